@@ -1,0 +1,1 @@
+"""The ``ssomotion`` command line."""

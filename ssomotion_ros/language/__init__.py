@@ -1,0 +1,1 @@
+"""ssomotion_ros.language."""
