@@ -237,7 +237,9 @@ def read_pcd(path: str | Path) -> np.ndarray:
             fdt = dtype[name]
             nbytes = fdt.itemsize * n
             base = fdt.base if fdt.shape else fdt
-            vals = np.frombuffer(flat, dtype=base, count=n * max(1, int(np.prod(fdt.shape))), offset=off)
+            vals = np.frombuffer(
+                flat, dtype=base, count=n * max(1, int(np.prod(fdt.shape))), offset=off
+            )
             arr[name] = vals.reshape((n,) + fdt.shape)
             off += nbytes
     arr = _drop_padding(arr)
@@ -357,7 +359,7 @@ def write_pcd(
             for name in names:
                 v = packed[name].reshape(n, -1)
                 if v.dtype.kind == "f":
-                    cols.append(np.char.mod("%.9g", v))
+                    cols.append(np.char.mod("%.9g" if v.dtype.itemsize == 4 else "%.17g", v))
                 else:
                     cols.append(np.char.mod("%d", v))
             table = np.concatenate(cols, axis=1) if cols else np.empty((n, 0), str)

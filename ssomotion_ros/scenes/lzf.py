@@ -131,7 +131,7 @@ def lzf_compress(data: bytes | bytearray | memoryview) -> bytes:
         while a < b:
             n = min(_MAX_LIT, b - a)
             out.append(n - 1)
-            out += raw[a : a + n]
+            out.extend(raw[a : a + n])
             a += n
 
     pos = 0

@@ -172,7 +172,9 @@ def test_real_kinect_pcd_matches_open3d():
         cloud = read_pcd(path)
         assert cloud.shape == shape
         assert cloud.dtype.names == ("label", "x", "y", "z", "rgba")
-        ref = o3d.io.read_point_cloud(str(path), remove_nan_points=False, remove_infinite_points=False)
+        ref = o3d.io.read_point_cloud(
+            str(path), remove_nan_points=False, remove_infinite_points=False
+        )
         xyz = np.stack([cloud[k] for k in "xyz"], -1).reshape(-1, 3)
         np.testing.assert_allclose(np.asarray(ref.points), xyz, equal_nan=True)
         red = ((cloud["rgba"].reshape(-1) >> 16) & 255) / 255.0
@@ -200,8 +202,17 @@ def _mesh_vertices(n: int) -> np.ndarray:
     rng = np.random.default_rng(5)
     v = np.zeros(
         n,
-        dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"),
-               ("blue", "u1"), ("alpha", "u1"), ("label", "<u2"), ("objectId", "<i4")],
+        dtype=[
+            ("x", "<f4"),
+            ("y", "<f4"),
+            ("z", "<f4"),
+            ("red", "u1"),
+            ("green", "u1"),
+            ("blue", "u1"),
+            ("alpha", "u1"),
+            ("label", "<u2"),
+            ("objectId", "<i4"),
+        ],
     )
     for k in "xyz":
         v[k] = rng.normal(size=n)
