@@ -80,7 +80,9 @@ class ModelConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown ModelConfig fields {sorted(unknown)}; known: {sorted(known)}")
+            raise ValueError(
+                f"unknown ModelConfig fields {sorted(unknown)}; known: {sorted(known)}"
+            )
         return cls(**data)
 
 

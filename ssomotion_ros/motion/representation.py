@@ -11,8 +11,8 @@ Motion features (what the denoiser sees) per frame, 135 numbers, *window frame*:
 The window frame is the map frame translated so that the pelvis of the window's first
 frame lies above the origin (its height is kept: z stays metres above the map's z = 0)
 and rotated about z so that this pelvis's heading (the body's forward direction
-projected on the floor) is +x. The 6-D rotation is the first two columns of the rotation
-matrix (Zhou et al. 2019), flattened row-major as ``[R00, R01, R10, R11, R20, R21]``.
+projected on the floor) is +x. The 6-D rotation is the body module's layout
+(``ssomotion_ros.body.rotations``: the first two rows of the matrix, Zhou et al. 2019).
 
 The pelvis position is ``transl + pelvis_offset`` where ``pelvis_offset`` is the pelvis
 joint of the rest pose (forward kinematics of all-zero parameters); for an SMPL-style
@@ -27,93 +27,13 @@ from dataclasses import dataclass
 
 import torch
 
+from ssomotion_ros.body.rotations import (
+    axis_angle_to_matrix,
+    matrix_to_axis_angle,
+    matrix_to_rotation_6d,
+    rotation_6d_to_matrix,
+)
 from ssomotion_ros.motion.config import ACTIONS, FEATURE_DIM, NUM_JOINTS, PARAM_DIM
-
-# ---------------------------------------------------------------------------------------
-# rotations (torch, batched, differentiable)
-# ---------------------------------------------------------------------------------------
-
-
-def axis_angle_to_matrix(aa: torch.Tensor) -> torch.Tensor:
-    """Rodrigues' formula.
-
-    aa: (..., 3) float, axis * angle, radians.
-    Returns (..., 3, 3) rotation matrices. Stable (Taylor terms) near zero angle.
-    """
-    if aa.shape[-1] != 3:
-        raise ValueError(f"axis-angle must have last dim 3, got shape {tuple(aa.shape)}")
-    theta2 = (aa * aa).sum(-1, keepdim=True)
-    theta = torch.sqrt(theta2.clamp_min(1e-12))
-    small = theta2 < 1e-8
-    a = torch.where(small, 1.0 - theta2 / 6.0, torch.sin(theta) / theta)
-    b = torch.where(small, 0.5 - theta2 / 24.0, (1.0 - torch.cos(theta)) / theta2.clamp_min(1e-12))
-    x, y, z = aa.unbind(-1)
-    zero = torch.zeros_like(x)
-    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(aa.shape[:-1] + (3, 3))
-    eye = torch.eye(3, dtype=aa.dtype, device=aa.device).expand(k.shape)
-    return eye + a[..., None] * k + b[..., None] * (k @ k)
-
-
-def matrix_to_quaternion(R: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) rotation matrices -> (..., 4) unit quaternions (w, x, y, z), w >= 0."""
-    m00, m01, m02 = R[..., 0, 0], R[..., 0, 1], R[..., 0, 2]
-    m10, m11, m12 = R[..., 1, 0], R[..., 1, 1], R[..., 1, 2]
-    m20, m21, m22 = R[..., 2, 0], R[..., 2, 1], R[..., 2, 2]
-    # four candidate solutions; pick the best-conditioned one per element (Shepperd)
-    q_abs = torch.sqrt(
-        torch.stack(
-            [
-                1.0 + m00 + m11 + m22,
-                1.0 + m00 - m11 - m22,
-                1.0 - m00 + m11 - m22,
-                1.0 - m00 - m11 + m22,
-            ],
-            -1,
-        ).clamp_min(1e-12)
-    )
-    cands = torch.stack(
-        [
-            torch.stack([q_abs[..., 0] ** 2, m21 - m12, m02 - m20, m10 - m01], -1),
-            torch.stack([m21 - m12, q_abs[..., 1] ** 2, m10 + m01, m02 + m20], -1),
-            torch.stack([m02 - m20, m10 + m01, q_abs[..., 2] ** 2, m12 + m21], -1),
-            torch.stack([m10 - m01, m20 + m02, m21 + m12, q_abs[..., 3] ** 2], -1),
-        ],
-        -2,
-    ) / (2.0 * q_abs[..., None].clamp_min(0.1))
-    idx = q_abs.argmax(-1)
-    q = torch.gather(cands, -2, idx[..., None, None].expand(idx.shape + (1, 4))).squeeze(-2)
-    q = q / q.norm(dim=-1, keepdim=True)
-    return torch.where(q[..., :1] < 0, -q, q)
-
-
-def matrix_to_axis_angle(R: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) rotation matrices -> (..., 3) axis-angle (angle in [0, pi])."""
-    if R.shape[-2:] != (3, 3):
-        raise ValueError(f"rotation matrices must end in (3, 3), got {tuple(R.shape)}")
-    q = matrix_to_quaternion(R)
-    sin_half = q[..., 1:].norm(dim=-1, keepdim=True)
-    angle = 2.0 * torch.atan2(sin_half, q[..., :1])
-    small = sin_half < 1e-6
-    scale = torch.where(small, 2.0 + angle**2 / 12.0, angle / sin_half.clamp_min(1e-12))
-    return q[..., 1:] * scale
-
-
-def matrix_to_rot6d(R: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) -> (..., 6): the first two columns, row-major ``[R00,R01,R10,R11,R20,R21]``."""
-    return R[..., :, :2].reshape(R.shape[:-2] + (6,))
-
-
-def rot6d_to_matrix(d6: torch.Tensor) -> torch.Tensor:
-    """(..., 6) 6-D rotations -> (..., 3, 3) by Gram-Schmidt (exact for valid input)."""
-    if d6.shape[-1] != 6:
-        raise ValueError(f"6-D rotations must have last dim 6, got shape {tuple(d6.shape)}")
-    cols = d6.reshape(d6.shape[:-1] + (3, 2))
-    a1, a2 = cols[..., 0], cols[..., 1]
-    b1 = a1 / a1.norm(dim=-1, keepdim=True).clamp_min(1e-8)
-    a2 = a2 - (b1 * a2).sum(-1, keepdim=True) * b1
-    b2 = a2 / a2.norm(dim=-1, keepdim=True).clamp_min(1e-8)
-    b3 = torch.cross(b1, b2, dim=-1)
-    return torch.stack([b1, b2, b3], -1)
 
 
 def yaw_matrix(yaw: torch.Tensor) -> torch.Tensor:
@@ -135,7 +55,7 @@ class BodyFrameInfo:
     pelvis_offset: (3,) float, metres: pelvis joint of the all-zero parameters (so the
         pelvis position is ``transl + pelvis_offset``).
     forward_rest: (3,) float, unit: the body's forward direction in the root joint's
-        frame (from the rest pose: left hip - right hip crossed with pelvis -> neck).
+        frame (+x: ``ssomotion_ros.body.skeleton``'s rest pose faces +x).
     """
 
     pelvis_offset: torch.Tensor
@@ -161,13 +81,9 @@ def body_info() -> BodyFrameInfo:
     if _BODY_INFO is None:
         with torch.no_grad():
             j = forward_kinematics(torch.zeros(1, PARAM_DIM))[0].double()
-        left = j[1] - j[2]  # left hip - right hip
-        up = j[12] - j[0]  # neck - pelvis
-        up = up / up.norm()
-        left = left - (left @ up) * up
-        left = left / left.norm()
-        fwd = torch.linalg.cross(left, up)
-        _BODY_INFO = BodyFrameInfo(pelvis_offset=j[0].float(), forward_rest=fwd.float())
+        # the skeleton's documented convention: zero global_orient faces +x
+        fwd = torch.tensor([1.0, 0.0, 0.0])
+        _BODY_INFO = BodyFrameInfo(pelvis_offset=j[0].float(), forward_rest=fwd)
     return _BODY_INFO
 
 
@@ -219,7 +135,7 @@ def params_to_features(
     root = Rinv @ axis_angle_to_matrix(params[..., :3])
     body = axis_angle_to_matrix(params[..., 3:66].reshape(B, T, 21, 3))
     return torch.cat(
-        [pos, matrix_to_rot6d(root), matrix_to_rot6d(body).reshape(B, T, 126)], dim=-1
+        [pos, matrix_to_rotation_6d(root), matrix_to_rotation_6d(body).reshape(B, T, 126)], dim=-1
     )
 
 
@@ -239,8 +155,8 @@ def features_to_params(
     info = info or body_info()
     B, T, _ = feats.shape
     pos = feats[..., :3]
-    root = rot6d_to_matrix(feats[..., 3:9])
-    body = rot6d_to_matrix(feats[..., 9:].reshape(B, T, 21, 6))
+    root = rotation_6d_to_matrix(feats[..., 3:9])
+    body = rotation_6d_to_matrix(feats[..., 9:].reshape(B, T, 21, 6))
     if yaw is not None:
         R = yaw_matrix(yaw)[:, None]
         pos = (R @ pos[..., None])[..., 0]
@@ -256,6 +172,44 @@ def features_to_params(
         ],
         dim=-1,
     )
+
+
+def features_to_joints(
+    feats: torch.Tensor,
+    origin: torch.Tensor | None = None,
+    yaw: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Forward kinematics straight from 135-d features (no axis-angle round trip).
+
+    feats: (B, T, 135) window frame. origin: (B, 3) metres or None; yaw: (B,) radians or
+    None: the window frame in the map frame. Returns joints (B, T, 22, 3) metres, map frame
+    (window frame when origin and yaw are None). Equals
+    ``forward_kinematics(features_to_params(feats, origin, yaw))``; differentiable.
+    """
+    from ssomotion_ros.body import skeleton as sk
+
+    if feats.ndim != 3 or feats.shape[-1] != FEATURE_DIM:
+        raise ValueError(f"features must be (B, T, {FEATURE_DIM}), got {tuple(feats.shape)}")
+    B, T, _ = feats.shape
+    skel = sk.default_skeleton()
+    offsets = skel.offsets_tensor(feats.device, feats.dtype)
+    c = torch.as_tensor(sk.R_NATIVE_TO_MAP, dtype=feats.dtype, device=feats.device)
+    pos0 = feats[..., :3]
+    root = rotation_6d_to_matrix(feats[..., 3:9])
+    if yaw is not None:
+        R = yaw_matrix(yaw)[:, None]
+        pos0 = (R @ pos0[..., None])[..., 0]
+        root = R @ root
+    if origin is not None:
+        pos0 = pos0 + origin[:, None]
+    local = c @ rotation_6d_to_matrix(feats[..., 9:].reshape(B, T, 21, 6)) @ c.T
+    rots = [root]
+    pos = [pos0]
+    for j in range(1, NUM_JOINTS):
+        p = int(skel.parents[j])
+        rots.append(rots[p] @ local[..., j - 1, :, :])
+        pos.append(pos[p] + (rots[p] @ offsets[j, :, None])[..., 0])
+    return torch.stack(pos, dim=-2)
 
 
 def direction_hint(joints: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
