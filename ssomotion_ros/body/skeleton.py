@@ -77,7 +77,8 @@ NUM_JOINTS = 22
 PARAM_DIM = 69
 #: (left, right) joint index pairs.
 LEFT_RIGHT_PAIRS: tuple[tuple[int, int], ...] = tuple(
-    (i, JOINT_NAMES.index("right_" + n[5:])) for i, n in enumerate(JOINT_NAMES)
+    (i, JOINT_NAMES.index("right_" + n[5:]))
+    for i, n in enumerate(JOINT_NAMES)
     if n.startswith("left_")
 )
 #: Joint index permutation that swaps left and right (an involution).
@@ -221,8 +222,10 @@ def check_params(params: torch.Tensor | np.ndarray, name: str = "params") -> Non
             f"{name}: expected shape (..., 69) = [global_orient 3 | body_pose 63 | transl 3], "
             f"got {shape}"
         )
-    finite = torch.isfinite(params).all() if isinstance(params, torch.Tensor) else (
-        np.isfinite(params).all()
+    finite = (
+        torch.isfinite(params).all()
+        if isinstance(params, torch.Tensor)
+        else (np.isfinite(params).all())
     )
     if not bool(finite):
         raise ValueError(f"{name}: contains NaN or inf")
@@ -241,7 +244,9 @@ def split_params(params):
 
 
 def join_params(global_orient, body_pose, transl):
-    """Inverse of :func:`split_params`: (..., 3), (..., 21, 3) or (..., 63), (..., 3) -> (..., 69)."""
+    """Inverse of :func:`split_params`.
+
+    (..., 3), (..., 21, 3) or (..., 63), (..., 3) -> (..., 69)."""
     if isinstance(global_orient, torch.Tensor):
         if tuple(body_pose.shape[-2:]) == (21, 3):
             body_pose = body_pose.reshape(*body_pose.shape[:-2], 63)
@@ -268,8 +273,10 @@ def forward_kinematics(
     ``return_rotations`` a tuple ``(joints, rotations (..., 22, 3, 3))``.
     """
     if not isinstance(params, torch.Tensor):
-        raise ValueError("forward_kinematics: params must be a torch.Tensor; use "
-                         "forward_kinematics_np for numpy arrays")
+        raise ValueError(
+            "forward_kinematics: params must be a torch.Tensor; use "
+            "forward_kinematics_np for numpy arrays"
+        )
     check_params(params)
     if not params.is_floating_point():
         raise ValueError(f"params must be a float tensor, got {params.dtype}")

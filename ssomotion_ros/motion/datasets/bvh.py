@@ -59,7 +59,9 @@ class BvhClip:
         try:
             return self.names.index(name)
         except ValueError:
-            raise ValueError(f"joint {name!r} not in BVH {self.path!r}; joints: {self.names}")
+            raise ValueError(
+                f"joint {name!r} not in BVH {self.path!r}; joints: {self.names}"
+            ) from None
 
     def _channel_slices(self) -> list[tuple[int, int]]:
         out, c = [], 0
@@ -75,7 +77,7 @@ class BvhClip:
 
         T, J = self.num_frames, len(self.names)
         out = np.tile(np.eye(3), (T, J, 1, 1))
-        for j, (a, b) in enumerate(self._channel_slices()):
+        for j, (a, _b) in enumerate(self._channel_slices()):
             rot = [(k, _ROT[c]) for k, c in enumerate(self.channels[j]) if c in _ROT]
             if not rot:
                 continue
@@ -157,7 +159,9 @@ class _Tokens:
             try:
                 out.append(float(tok))
             except ValueError:
-                raise ValueError(f"{self.path}:{self.line()}: {what}: {tok!r} is not a number")
+                raise ValueError(
+                    f"{self.path}:{self.line()}: {what}: {tok!r} is not a number"
+                ) from None
         return out
 
 
@@ -261,6 +265,7 @@ def read_bvh(path: str | Path) -> BvhClip:
         raise FileNotFoundError(f"BVH file not found: {p}")
     text = p.read_text(encoding="utf-8", errors="replace")
     clip = parse_bvh(text, str(p))
-    log.debug("read %s: %d joints, %d frames at %.1f fps", p, len(clip.names),
-              clip.num_frames, clip.fps)
+    log.debug(
+        "read %s: %d joints, %d frames at %.1f fps", p, len(clip.names), clip.num_frames, clip.fps
+    )
     return clip

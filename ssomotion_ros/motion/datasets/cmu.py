@@ -369,8 +369,9 @@ def bvh_to_smpl(
     transl = pelvis_map - skel.offsets[0].astype(np.float64)
 
     go_map = R_NATIVE_TO_MAP @ local[:, 0] @ R_NATIVE_TO_MAP.T
-    aa = np.concatenate([matrix_to_axis_angle_np(go_map)[:, None],
-                         matrix_to_axis_angle_np(local[:, 1:])], axis=1)  # (T, 22, 3)
+    aa = np.concatenate(
+        [matrix_to_axis_angle_np(go_map)[:, None], matrix_to_axis_angle_np(local[:, 1:])], axis=1
+    )  # (T, 22, 3)
 
     # resample to the output rate
     src_t = np.arange(T) * clip.frame_time
@@ -398,8 +399,9 @@ def bvh_to_smpl(
             floor_shift = -est
             params[:, 68] += floor_shift
         else:
-            log.warning("%s: floor estimate %.3f m exceeds max_floor_shift; not applied",
-                        clip.path, est)
+            log.warning(
+                "%s: floor estimate %.3f m exceeds max_floor_shift; not applied", clip.path, est
+            )
     meta = {
         "fps": float(cfg.fps),
         "source_fps": float(clip.fps),
@@ -451,11 +453,15 @@ def load_cmu_dataset(
     config: RetargetConfig | None = None,
     names: list[str] | None = None,
     progress: bool = True,
+    reverse_getups: bool = True,
 ) -> list[Clip]:
     """Read every clip listed in ``root/INDEX.tsv``, retarget it, and label its frames.
 
     root: folder with ``INDEX.tsv`` and the BVH files (default :func:`default_cmu_root`).
     names: optional subset of file stems (e.g. ``["08_01"]``).
+    reverse_getups: also add each ``ground_getup`` clip played backwards as
+        ``<name>_reversed`` (getting up from the floor reversed = lying down; its
+        ``stand_up`` frames become ``lie``). Kinematic data is valid backwards in time.
     Returns a list of :class:`Clip` (30 fps, actions from
     :func:`~ssomotion_ros.motion.datasets.labels.label_actions`).
     """
@@ -492,4 +498,18 @@ def load_cmu_dataset(
                 meta=meta,
             )
         )
+        if reverse_getups and row.get("category", "") == "ground_getup":
+            rev_actions = actions[::-1].copy()
+            rev_actions[rev_actions == "stand_up"] = "lie"
+            clips.append(
+                Clip(
+                    name=path.stem + "_reversed",
+                    params=np.ascontiguousarray(params[::-1]),
+                    actions=rev_actions,
+                    fps=meta["fps"],
+                    category="ground_liedown",
+                    description=row.get("description", "") + " (reversed: lying down)",
+                    meta={**meta, "reversed": True},
+                )
+            )
     return clips
