@@ -37,14 +37,28 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["ssomotion_ros", "ssomotion_ros.*"]),
     include_package_data=True,
-    package_data={"ssomotion_ros": ["**/*.yaml", "**/*.csv", "**/*.json", "**/*.jsonl",
-                                    "**/*.safetensors", "**/*.md"]},
+    package_data={
+        "ssomotion_ros": [
+            "**/*.yaml",
+            "**/*.csv",
+            "**/*.json",
+            "**/*.jsonl",
+            "**/*.safetensors",
+            "**/*.md",
+        ]
+    },
     data_files=_data_files(),
     install_requires=_requirements(),
     extras_require={
-        "ros": ["ros-rclpy[fastrtps]", "ros-std-msgs", "ros-sensor-msgs",
-                "ros-geometry-msgs", "ros-nav-msgs", "ros-visualization-msgs",
-                "ros-std-srvs"],
+        "ros": [
+            "ros-rclpy[fastrtps]",
+            "ros-std-msgs",
+            "ros-sensor-msgs",
+            "ros-geometry-msgs",
+            "ros-nav-msgs",
+            "ros-visualization-msgs",
+            "ros-std-srvs",
+        ],
         "openclip": ["open_clip_torch"],
         "dev": ["pytest", "ruff"],
     },

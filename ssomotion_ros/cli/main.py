@@ -8,19 +8,28 @@ import pkgutil
 import sys
 
 from ssomotion_ros import __version__
-from ssomotion_ros.cli import commands
+
+#: Packages whose modules are subcommands. The ROS ones live in the ROS layer (the core
+#: imports nothing from it); they are found by name and import rclpy only when run.
+COMMAND_PACKAGES = ("ssomotion_ros.cli.commands", "ssomotion_ros.ros.commands")
 
 
 def _load_commands() -> list:
     mods = []
-    for info in pkgutil.iter_modules(commands.__path__):
-        if info.name.startswith("_"):
-            continue
-        mod = importlib.import_module(f"{commands.__name__}.{info.name}")
+    for pkg_name in COMMAND_PACKAGES:
+        pkg = importlib.import_module(pkg_name)
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if info.name.startswith("_"):
+                continue
+            mods.append(importlib.import_module(f"{pkg_name}.{info.name}"))
+    names = set()
+    for mod in mods:
         for attr in ("NAME", "HELP", "configure", "run"):
             if not hasattr(mod, attr):
                 raise RuntimeError(f"command module {mod.__name__} lacks {attr}")
-        mods.append(mod)
+        if mod.NAME in names:
+            raise RuntimeError(f"two command modules define {mod.NAME!r}")
+        names.add(mod.NAME)
     return sorted(mods, key=lambda m: m.NAME)
 
 

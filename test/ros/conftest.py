@@ -1,0 +1,146 @@
+"""DDS test helpers: a bringup subprocess, and an in-process rclpy node that spins.
+
+Every test here talks over real DDS on loopback, in the domain the top-level conftest
+picked for this run. Discovery can take ~3 s: wait with timeouts, never fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+pytest.importorskip("ssomotion_ros.msg", reason="messages not built: run ./setup.sh")
+
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+SSOMOTION = [sys.executable, "-m", "ssomotion_ros.cli.main"]
+
+pytestmark = pytest.mark.dds
+
+
+class Bringup:
+    """``ssomotion bringup`` (or any ssomotion command) running in a subprocess."""
+
+    def __init__(self, *args: str, log_path: Path):
+        self.log_path = log_path
+        self._log = open(log_path, "w")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [*SSOMOTION, *args],
+            cwd=REPO,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_for_log(self, text: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log():
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"process exited ({self.proc.returncode}):\n{self.log()}")
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} not in the log within {timeout} s:\n{self.log()}")
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"no clean exit within {timeout} s:\n{self.log()}") from None
+        self._log.close()
+        return self.proc.returncode
+
+
+def run_ssomotion(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
+    """Run ``ssomotion *args`` to completion (text output captured)."""
+    return subprocess.run(
+        [*SSOMOTION, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture
+def ssomotion():
+    """``ssomotion(*args)`` runs the ssomotion command in a subprocess and returns the
+    CompletedProcess."""
+    return run_ssomotion
+
+
+@pytest.fixture
+def start_bringup(tmp_path):
+    """Factory: ``start_bringup(*args)`` starts ``ssomotion bringup *args`` and waits
+    until it is ready; every started process is stopped (SIGTERM) after the test."""
+    started: list[Bringup] = []
+
+    def _start(*args: str, command: str = "bringup", ready: str = "bringup ready") -> Bringup:
+        b = Bringup(command, *args, log_path=tmp_path / f"bringup{len(started)}.log")
+        started.append(b)
+        b.wait_for_log(ready)
+        return b
+
+    yield _start
+    for b in started:
+        b.stop()
+
+
+class SpinningNode:
+    """An rclpy node spun by a SingleThreadedExecutor in a background thread."""
+
+    def __init__(self, name: str):
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self):
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001 - shutdown races end the spin
+            pass
+
+    def wait_for(self, predicate, timeout: float = 15.0, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self._thread.join(timeout=5.0)
+        self.node.destroy_node()
+        self.context.try_shutdown()
+
+
+@pytest.fixture
+def ros_node():
+    """Factory for :class:`SpinningNode`; all are closed (executor first) after the test."""
+    nodes: list[SpinningNode] = []
+
+    def _make(name: str = "ssomotion_test") -> SpinningNode:
+        n = SpinningNode(name)
+        nodes.append(n)
+        return n
+
+    yield _make
+    for n in nodes:
+        n.close()
