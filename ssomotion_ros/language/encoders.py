@@ -46,9 +46,9 @@ class TextEncoder:
         kind = self.config.kind
         if kind == "minilm":
             self._model = self._load_minilm()
-            getdim = getattr(self._model, "get_embedding_dimension", None) or getattr(
-                self._model, "get_sentence_embedding_dimension"
-            )
+            getdim = getattr(self._model, "get_embedding_dimension", None)
+            if getdim is None:  # sentence-transformers < 5
+                getdim = self._model.get_sentence_embedding_dimension
             self.dim = int(getdim())
             self.name = "all-MiniLM-L6-v2"
         elif kind == "openclip":

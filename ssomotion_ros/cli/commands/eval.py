@@ -17,7 +17,7 @@ NAME = "eval"
 HELP = "run an evaluation suite and write its metrics as JSON"
 
 #: Modules that provide evaluation suites (see the module docstring).
-PROVIDERS: list[str] = []
+PROVIDERS: list[str] = ["ssomotion_ros.language.evaluation"]
 
 
 def available_suites() -> dict:
