@@ -8,11 +8,14 @@ Conventions (map frame, REP-103, yaw in radians counter-clockwise from +x):
   The standing point lies in front of the seat along ``facing`` at
   ``extent[0] + sit_approach_distance`` from the centre; the body stands there with
   yaw = ``facing`` (its back towards the seat), ready to sit down backwards.
-* Lie affordance: ``position`` = centre of the lying surface at its height, ``facing``
-  = the head direction of the lying body, ``extent = (along, across)`` half sizes with
-  *along* measured along ``facing``. The long axis is the larger extent. The standing
-  point lies beside a long side at ``half width + lie_approach_distance`` from the
-  long axis; the body stands with its back to the bed (sits on the edge, then lies).
+* Lie affordance (as ``ssomotion_ros.scenes.objects`` declares it): ``position`` =
+  centre of the lying surface at its height, ``facing`` = direction from the head end
+  to the foot end, ``extent = (along, across)`` half sizes with *along* measured along
+  ``facing``. The long axis is the larger extent. The standing point lies beside a long
+  side at ``half width + lie_approach_distance`` from the long axis; the body stands
+  with its back to the bed (sits on the edge, then lies down). When the target is a
+  :class:`SceneInstance` whose sit affordances face one long side only (a sofa: its
+  front), only that side is used; a bed's edge seats face both sides.
 
 When the nominal standing point is not free (e.g. within the body clearance of the
 seat itself) candidates are pushed further out (``approach_search_extra``) and, for
@@ -42,8 +45,8 @@ class ApproachPose:
     kind: "sit" or "lie".
     reachable: True when a free standing point connected to the start was found.
     stand_pose: (3,) float64 (x, y, yaw) of the standing point; NaN when none.
-    contact_pose: (4,) float64 (x, y, z, yaw) of the pelvis target when seated/lying:
-        the affordance's contact point and the body's yaw there.
+    contact_pose: (4,) float64 (x, y, z, yaw): the affordance's contact point and the
+        body's yaw there (sitting: the seat's front; lying: head end -> foot end).
     reason: human-readable failure reason ("" when reachable).
     candidates: (C, 2) float64 standing points that were tried, in order.
     plan: the walk to ``stand_pose`` (filled by :func:`plan_approach`).
@@ -166,6 +169,18 @@ def _candidates(aff: Affordance, cfg: PlannerConfig) -> tuple[np.ndarray, np.nda
     return np.asarray(pts), np.asarray(yaws), np.asarray(sides)
 
 
+def _allowed_sides(instance: SceneInstance, yaws: np.ndarray) -> np.ndarray:
+    """(C,) bool: lying candidates on a long side that some seat of ``instance`` faces
+    (within 60 degrees); all True when no seat faces either side."""
+    facings = [a.facing for a in instance.affordances if a.kind == "sit"]
+    if not facings:
+        return np.ones(len(yaws), dtype=bool)
+    ok = np.zeros(len(yaws), dtype=bool)
+    for f in facings:
+        ok |= np.abs((yaws - f + np.pi) % (2 * np.pi) - np.pi) <= math.radians(60.0)
+    return ok if ok.any() else np.ones(len(yaws), dtype=bool)
+
+
 def approach_pose(
     target,
     grid,
@@ -199,6 +214,8 @@ def approach_pose(
     pts, yaws, sides = _candidates(aff, cfg)
     nan_pose = np.full(3, np.nan)
     free = grid.is_free(pts)
+    if aff.kind == "lie" and isinstance(target, SceneInstance):
+        free &= _allowed_sides(target, yaws)
     what = "in front of the seat" if aff.kind == "sit" else "beside the bed"
     if not free.any():
         return ApproachPose(
