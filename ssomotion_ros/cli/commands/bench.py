@@ -17,7 +17,7 @@ NAME = "bench"
 HELP = "run a speed/memory benchmark (figures plus ratios against a peer)"
 
 #: Modules that provide benchmarks (see the module docstring).
-PROVIDERS: list[str] = []
+PROVIDERS: list[str] = ["ssomotion_ros.motion.planning.bench"]
 
 
 def available() -> dict:

@@ -284,51 +284,68 @@ class WalkableGrid:
         )
 
 
-def _axis_crossings(a0: float, a1: float) -> np.ndarray:
-    """Parameters t in (0, 1) where the segment a0 -> a1 crosses an integer."""
-    d = a1 - a0
-    if d == 0.0:
-        return np.empty(0)
-    lo, hi = (a0, a1) if d > 0 else (a1, a0)
-    ks = np.arange(math.floor(lo) + 1, math.ceil(hi), dtype=np.float64)
-    return (ks - a0) / d
+def _segment_ij(u0: float, v0: float, u1: float, v1: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the cells touched by the segment (u0, v0) -> (u1, v1) given in
+    cell coordinates; at exact corner passes both cells beside the corner are added."""
+    du = u1 - u0
+    dv = v1 - v0
+    parts = []
+    if du != 0.0:
+        lo, hi = (u0, u1) if du > 0 else (u1, u0)
+        a, b = math.floor(lo) + 1, math.ceil(hi)
+        if b > a:
+            parts.append((np.arange(a, b, dtype=np.float64) - u0) / du)
+    if dv != 0.0:
+        lo, hi = (v0, v1) if dv > 0 else (v1, v0)
+        a, b = math.floor(lo) + 1, math.ceil(hi)
+        if b > a:
+            parts.append((np.arange(a, b, dtype=np.float64) - v0) / dv)
+    if not parts:
+        return (
+            np.array([math.floor(0.5 * (v0 + v1))], dtype=np.intp),
+            np.array([math.floor(0.5 * (u0 + u1))], dtype=np.intp),
+        )
+    ts = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    ts.sort()
+    edges = np.empty(len(ts) + 2)
+    edges[0] = 0.0
+    edges[-1] = 1.0
+    edges[1:-1] = ts
+    mid = 0.5 * (edges[:-1] + edges[1:])
+    i = np.floor(v0 + mid * dv).astype(np.intp)
+    j = np.floor(u0 + mid * du).astype(np.intp)
+    if len(parts) == 2:
+        corner = np.flatnonzero(np.diff(ts) < 1e-12)
+        if corner.size:
+            t = ts[corner]
+            cu = np.round(u0 + t * du)
+            cv = np.round(v0 + t * dv)
+            bi = (cv - (1.0 if dv > 0 else 0.0)).astype(np.intp)
+            bj = (cu - (1.0 if du > 0 else 0.0)).astype(np.intp)
+            si = 1 if dv > 0 else -1
+            sj = 1 if du > 0 else -1
+            i = np.concatenate([i, bi + si, bi])
+            j = np.concatenate([j, bj, bj + sj])
+    return i, j
 
 
 def _segment_cells_uv(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Cells (i, j) touched by the segment p -> q given in cell coordinates (u, v)."""
-    du, dv = q[0] - p[0], q[1] - p[1]
-    tu = _axis_crossings(p[0], q[0])
-    tv = _axis_crossings(p[1], q[1])
-    ts = np.concatenate([[0.0], tu, tv, [1.0]])
-    ts.sort()
-    mid = 0.5 * (ts[:-1] + ts[1:])
-    u = p[0] + mid * du
-    v = p[1] + mid * dv
-    cells = np.stack([np.floor(v), np.floor(u)], axis=1)
-    if tu.size and tv.size:
-        # Exact corner passes: t appears in both lists. Add the two side cells.
-        common = np.intersect1d(np.round(tu, 12), np.round(tv, 12))
-        if common.size:
-            cu = np.round(p[0] + common * du)
-            cv = np.round(p[1] + common * dv)
-            su = 1.0 if du > 0 else -1.0
-            sv = 1.0 if dv > 0 else -1.0
-            # Cell just before the corner is (cv - (sv>0), cu - (su>0)); side cells step
-            # along one axis only.
-            bi = cv - (1.0 if sv > 0 else 0.0)
-            bj = cu - (1.0 if su > 0 else 0.0)
-            side1 = np.stack([bi + sv, bj], axis=1)
-            side2 = np.stack([bi, bj + su], axis=1)
-            cells = np.concatenate([cells, side1, side2])
-    return cells.astype(np.int64)
+    """(N, 2) int64 cells (i, j) touched by the segment p -> q in cell coords (u, v)."""
+    i, j = _segment_ij(float(p[0]), float(p[1]), float(q[0]), float(q[1]))
+    return np.stack([i, j], axis=1).astype(np.int64)
 
 
-def _los_uv(free: np.ndarray, p: np.ndarray, q: np.ndarray) -> bool:
+def _los_uv(free: np.ndarray, p, q) -> bool:
     """Line of sight between two points in cell coordinates on a free grid."""
-    cells = _segment_cells_uv(p, q)
+    u0, v0, u1, v1 = float(p[0]), float(p[1]), float(q[0]), float(q[1])
     H, W = free.shape
-    i = cells[:, 0]
-    j = cells[:, 1]
-    if i.min() < 0 or j.min() < 0 or i.max() >= H or j.max() >= W:
+    # The grid is convex: the segment stays on it iff both endpoints do.
+    if not (0.0 <= u0 < W and 0.0 <= u1 < W and 0.0 <= v0 < H and 0.0 <= v1 < H):
         return False
+    i0, i1, j0, j1 = math.floor(v0), math.floor(v1), math.floor(u0), math.floor(u1)
+    if abs(i1 - i0) <= 1 and abs(j1 - j0) <= 1:
+        # Within a 2x2 block: check the whole block (exact for neighbouring cell centres
+        # under the no-corner-cutting rule, conservative otherwise).
+        return bool(free[i0, j0] and free[i0, j1] and free[i1, j0] and free[i1, j1])
+    i, j = _segment_ij(u0, v0, u1, v1)
     return bool(free[i, j].all())
