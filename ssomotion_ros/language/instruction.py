@@ -626,7 +626,8 @@ class Grounder:
                         if length < 1e-6:
                             continue
                         t = float((xy[i] - xy[a]) @ ab) / length**2
-                        perp = abs(float(np.cross(ab, xy[i] - xy[a]))) / length
+                        off = xy[i] - xy[a]
+                        perp = abs(float(ab[0] * off[1] - ab[1] * off[0])) / length
                         if 0.1 < t < 0.9 and perp <= 0.4 * length:
                             s = float(np.linalg.norm(xy[i] - (xy[a] + xy[b]) / 2))
                             best = s if best is None else min(best, s)

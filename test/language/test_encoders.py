@@ -1,0 +1,121 @@
+"""The shared text encoder: offline MiniLM default and the OpenCLIP weights-file path."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from ssomotion_ros.language.encoders import TextEncoder, TextEncoderConfig, get_text_encoder
+
+
+def test_minilm_offline_unit_norm_and_dim(encoder, monkeypatch):
+    assert encoder.name == "all-MiniLM-L6-v2"
+    assert encoder.dim == 384
+    v = encoder.encode(["sofa", "couch", "refrigerator"])
+    assert v.shape == (3, 384) and v.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    # paraphrase closer than an unrelated object
+    assert v[0] @ v[1] > v[0] @ v[2] + 0.2
+
+
+def test_minilm_loads_with_hub_offline():
+    import os
+
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"  # set by the encoder before loading
+
+
+def test_cache_and_shared_instance(encoder):
+    a = encoder.encode(["a tall lamp"])
+    b = encoder.encode(["a tall lamp", "a tall lamp"])
+    np.testing.assert_array_equal(a[0], b[1])
+    assert get_text_encoder() is encoder
+    assert encoder.encode([]).shape == (0, encoder.dim)
+
+
+def test_encode_rejects_single_string(encoder):
+    with pytest.raises(ValueError, match="list of strings"):
+        encoder.encode("sofa")
+
+
+def test_bad_configs():
+    with pytest.raises(ValueError, match="unknown text encoder kind"):
+        TextEncoder(TextEncoderConfig(kind="bert"))
+    with pytest.raises(ValueError, match="needs openclip_weights"):
+        TextEncoder(TextEncoderConfig(kind="openclip"))
+    with pytest.raises(ValueError, match="not found"):
+        TextEncoder(TextEncoderConfig(kind="openclip", openclip_weights="/nonexistent/w.pt"))
+
+
+HAVE_OPENCLIP = importlib.util.find_spec("open_clip") is not None
+
+
+@pytest.fixture(scope="module")
+def clip_weights(tmp_path_factory):
+    """A random-weight ViT-B-32 saved as .pt and .safetensors (no hub access)."""
+    if not HAVE_OPENCLIP:
+        pytest.skip("open_clip_torch is not installed (optional dependency)")
+    import torch
+
+    from ssomotion_ros.language.encoders import _register_missing_torchvision_ops
+
+    _register_missing_torchvision_ops()
+    import open_clip
+
+    torch.manual_seed(0)
+    model = open_clip.create_model("ViT-B-32", pretrained=None).eval()
+    d = tmp_path_factory.mktemp("clip")
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    torch.save(state, d / "w.pt")
+    from safetensors.torch import save_file
+
+    save_file(state, str(d / "w.safetensors"))
+    return model, d
+
+
+@pytest.mark.skipif(not HAVE_OPENCLIP, reason="open_clip_torch is not installed")
+@pytest.mark.parametrize("fname", ["w.pt", "w.safetensors"])
+def test_openclip_weights_file_matches_reference(clip_weights, fname):
+    import open_clip
+    import torch
+
+    model, d = clip_weights
+    enc = TextEncoder(TextEncoderConfig(kind="openclip", openclip_weights=str(d / fname)))
+    assert enc.dim == 512 and enc.name == "openclip-ViT-B-32"
+    texts = ["chair", "a wooden table"]
+    got = enc.encode(texts)
+    assert got.shape == (2, 512) and got.dtype == np.float32
+    tok = open_clip.get_tokenizer("ViT-B-32")
+    with torch.no_grad():
+        ref = model.encode_text(tok(texts)).float().numpy()
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    np.testing.assert_allclose(got, ref, atol=1e-4)
+
+
+@pytest.mark.skipif(not HAVE_OPENCLIP, reason="open_clip_torch is not installed")
+def test_openclip_rejects_weights_without_text_tower(clip_weights, tmp_path):
+    import torch
+
+    model, _ = clip_weights
+    visual_only = {k: v for k, v in model.state_dict().items() if k.startswith("visual.")}
+    torch.save(visual_only, tmp_path / "visual.pt")
+    with pytest.raises(ValueError, match="lack text-tower tensors"):
+        TextEncoder(
+            TextEncoderConfig(kind="openclip", openclip_weights=str(tmp_path / "visual.pt"))
+        )
+
+
+@pytest.mark.skipif(not HAVE_OPENCLIP, reason="open_clip_torch is not installed")
+def test_grounding_runs_with_openclip_encoder(clip_weights, scenes):
+    """The grounding code is encoder-agnostic: exact label names still match (1.0)."""
+    import math
+
+    from ssomotion_ros.language.instruction import parse_and_ground
+
+    _, d = clip_weights
+    enc = TextEncoder(TextEncoderConfig(kind="openclip", openclip_weights=str(d / "w.pt")))
+    insts, keys = scenes["living"]
+    plan = parse_and_ground("walk to the sofa then sit down", insts, (0, 0, math.radians(0)), enc)
+    assert plan.ok, plan.describe()
+    assert [g.target_id for g in plan.goals] == [keys["sofa"], keys["sofa"]]
