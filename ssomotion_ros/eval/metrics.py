@@ -134,11 +134,18 @@ def _goal(goal, name: str = "goal") -> np.ndarray:
 def foot_heights(joints, floor_height=0.0) -> np.ndarray:
     """Height above the floor of the four foot joints.
 
-    joints: (T, 22, 3) metres, map frame. floor_height: scalar or (T,) metres.
+    joints: (T, 22, 3) metres, map frame.
+    floor_height: scalar or (T,) metres, or a callable ``(N, 2) xy metres -> (N,)
+        metres`` (e.g. ``SceneModel.floor_height``) evaluated under every foot joint.
     Returns (T, 4) metres, columns in :data:`FOOT_JOINTS` order.
     """
     j = _joints(joints)
-    return j[:, FOOT_JOINTS, 2] - _floor(floor_height, j.shape[0])[:, None]
+    feet = j[:, FOOT_JOINTS, :]
+    if callable(floor_height):
+        T = j.shape[0]
+        floor = _query(floor_height, feet[..., :2].reshape(-1, 2), "floor_height", False)
+        return feet[..., 2] - floor.reshape(T, len(FOOT_JOINTS))
+    return feet[..., 2] - _floor(floor_height, j.shape[0])[:, None]
 
 
 def foot_speeds(joints, fps: float = FPS, horizontal: bool = False) -> np.ndarray:
@@ -165,7 +172,7 @@ def contact_score(
     """Reference contact score (1 = a foot planted on the floor in every frame).
 
     joints: (T, 22, 3) float, metres, map frame, z up, T >= 2 at ``fps``.
-    floor_height: scalar or (T,) metres.
+    floor_height: scalar, (T,) metres or a callable (see :func:`foot_heights`).
     Per step t (frames t-1 -> t, t = 1..T-1):
     ``exp(-max(min_foot_speed - speed_threshold, 0)) *
     exp(-max(|min_foot_height_t| - height_threshold, 0))``.
@@ -188,9 +195,10 @@ def foot_skating(
 ) -> float:
     """Mean horizontal speed (m/s) of feet while in contact with the floor.
 
-    joints: (T, 22, 3) metres, T >= 2. floor_height: scalar or (T,) metres.
-    A foot joint is in contact during the step t -> t+1 when its height is below
-    ``contact_height`` in both frames. Returns NaN when no foot is ever in contact.
+    joints: (T, 22, 3) metres, T >= 2. floor_height: scalar, (T,) metres or a callable
+    (see :func:`foot_heights`). A foot joint is in contact during the step t -> t+1
+    when its height is below ``contact_height`` in both frames. Returns NaN when no foot
+    is ever in contact.
     """
     h = foot_heights(joints, floor_height)
     v = foot_speeds(joints, fps, horizontal=True)
@@ -318,7 +326,7 @@ def non_penetration_feet(
     joints: (T, 22, 3) metres, map frame. walkable: callable ``(N, 2) xy metres ->
     (N,) bool`` (True on free floor; e.g. :func:`walkable_query`).
     contact_height: when given, only foot joints lower than this (metres above
-    ``floor_height``, scalar or (T,)) are checked and frames without such a foot count
+    ``floor_height``: scalar, (T,) or callable) are checked and frames without such a foot count
     as fine; None checks all four foot joints in every frame.
     Returns a fraction in [0, 1].
     """

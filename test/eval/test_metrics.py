@@ -69,6 +69,16 @@ def test_contact_uses_abs_of_lowest_foot_and_floor_height():
     # Floor at 1 m and feet at 1.1 m == feet at 0.1 m on the ground floor.
     j = body(4, foot_height=1.1)
     assert M.contact_score(j, floor_height=1.0) == pytest.approx(math.exp(-0.05))
+    # A floor-height query evaluated under each foot: a 1 m step at x >= 0.5.
+    j = body(4, foot_height=1.1)
+    j[:, [7, 10], 0] = 1.0  # left foot on the step -> 0.1 m above it
+    j[:, [8, 11], 0] = 0.0  # right foot 1.1 m above the ground floor
+
+    def step_floor(xy):
+        return np.where(xy[:, 0] >= 0.5, 1.0, 0.0)
+
+    np.testing.assert_allclose(M.foot_heights(j, step_floor)[0], [0.1, 1.1, 0.1, 1.1])
+    assert M.contact_score(j, floor_height=step_floor) == pytest.approx(math.exp(-0.05))
 
 
 def test_contact_matches_reference_loop_on_random_motion():
