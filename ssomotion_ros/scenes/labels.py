@@ -8,26 +8,16 @@ ceiling, door, window and the furniture classes of :mod:`ssomotion_ros.scenes.ob
 from __future__ import annotations
 
 import csv
-import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-_CSV_NAME = "ssomotion_indoor.csv"
+from ssomotion_ros.sso.vocabulary import labels_dir
 
-
-def _find_csv() -> Path:
-    here = Path(__file__).resolve().parents[2] / "config" / "labels" / _CSV_NAME
-    if here.is_file():
-        return here
-    installed = Path(sys.prefix) / "share" / "ssomotion_ros" / "config" / "labels" / _CSV_NAME
-    return installed if installed.is_file() else here
-
-
-#: The vocabulary CSV of generated scenes (source tree, else ``<prefix>/share/ssomotion_ros``).
-DEFAULT_LABELS_CSV = _find_csv()
+#: The vocabulary CSV of generated scenes (in the SSO's shipped labels folder).
+DEFAULT_LABELS_CSV = labels_dir() / "ssomotion_indoor.csv"
 
 
 @dataclass(frozen=True)

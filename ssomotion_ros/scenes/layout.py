@@ -339,36 +339,52 @@ def free_space(
     room, objects: the layout. body_radius: metres kept from obstacles.
     resolution: grid cell, metres. Returns :class:`FreeSpace`.
     """
-    pad = 2
-    nx = int(np.ceil(room.width / resolution)) + 2 * pad
-    ny = int(np.ceil(room.depth / resolution)) + 2 * pad
-    origin = np.array([-pad * resolution, -pad * resolution])
-    ii, jj = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
-    cx = origin[0] + (ii + 0.5) * resolution
-    cy = origin[1] + (jj + 0.5) * resolution
-    occ = (cx < 0) | (cx > room.width) | (cy < 0) | (cy > room.depth)
+    grid = _Grid(room, resolution)
+    occ = grid.walls.copy()
     for obj in objects:
+        grid.add(occ, obj)
+    return grid.free(occ, room, body_radius)
+
+
+class _Grid:
+    """Cell centres of a room's floor grid (2 cells of padding outside the walls)."""
+
+    def __init__(self, room: RoomSpec, resolution: float):
+        pad = 2
+        self.res = resolution
+        self.nx = int(np.ceil(room.width / resolution)) + 2 * pad
+        self.ny = int(np.ceil(room.depth / resolution)) + 2 * pad
+        self.origin = np.array([-pad * resolution, -pad * resolution])
+        ii, jj = np.meshgrid(np.arange(self.nx), np.arange(self.ny), indexing="ij")
+        self.cx = self.origin[0] + (ii + 0.5) * resolution
+        self.cy = self.origin[1] + (jj + 0.5) * resolution
+        self.walls = (self.cx < 0) | (self.cx > room.width) | (self.cy < 0) | (self.cy > room.depth)
+
+    def add(self, occ: np.ndarray, obj: PlacedObject) -> None:
+        """Mark the cells whose centres lie in ``obj``'s footprint (in place)."""
         poly = obj.footprint()
-        lo = np.floor((poly.min(0) - origin) / resolution).astype(int) - 1
-        hi = np.ceil((poly.max(0) - origin) / resolution).astype(int) + 1
-        lo = np.clip(lo, 0, [nx, ny])
-        hi = np.clip(hi, 0, [nx, ny])
+        lo = np.floor((poly.min(0) - self.origin) / self.res).astype(int) - 1
+        hi = np.ceil((poly.max(0) - self.origin) / self.res).astype(int) + 1
+        lo = np.clip(lo, 0, [self.nx, self.ny])
+        hi = np.clip(hi, 0, [self.nx, self.ny])
         sx, sy = slice(lo[0], hi[0]), slice(lo[1], hi[1])
-        px, py = cx[sx, sy], cy[sx, sy]
+        px, py = self.cx[sx, sy], self.cy[sx, sy]
         inside = np.ones(px.shape, bool)
         for k in range(4):
             a, b = poly[k], poly[(k + 1) % 4]
             inside &= (b[0] - a[0]) * (py - a[1]) - (b[1] - a[1]) * (px - a[0]) >= -1e-9
         occ[sx, sy] |= inside
-    dist = ndimage.distance_transform_edt(~occ) * resolution
-    walk = dist > body_radius
-    comp, _ = ndimage.label(walk, structure=np.ones((3, 3), bool))
-    start = room.door_pose(inside=body_radius + 0.1)[:2]
-    sij = np.floor((start - origin) / resolution).astype(int)
-    reach = np.zeros_like(walk)
-    if 0 <= sij[0] < nx and 0 <= sij[1] < ny and comp[sij[0], sij[1]] > 0:
-        reach = comp == comp[sij[0], sij[1]]
-    return FreeSpace(origin, resolution, occ, walk, reach, body_radius)
+
+    def free(self, occ: np.ndarray, room: RoomSpec, body_radius: float) -> FreeSpace:
+        dist = ndimage.distance_transform_edt(~occ) * self.res
+        walk = dist > body_radius
+        comp, _ = ndimage.label(walk, structure=np.ones((3, 3), bool))
+        start = room.door_pose(inside=body_radius + 0.1)[:2]
+        sij = np.floor((start - self.origin) / self.res).astype(int)
+        reach = np.zeros_like(walk)
+        if 0 <= sij[0] < self.nx and 0 <= sij[1] < self.ny and comp[sij[0], sij[1]] > 0:
+            reach = comp == comp[sij[0], sij[1]]
+        return FreeSpace(self.origin, self.res, occ, walk, reach, body_radius)
 
 
 def _grid_path(fs: FreeSpace, start: np.ndarray, goal: np.ndarray) -> np.ndarray:
@@ -428,6 +444,9 @@ class _Placer:
         self.rng = rng
         self.placed: list[PlacedObject] = []
         self.zone = room.door_zone()
+        self.grid = _Grid(room, cfg.grid_resolution)
+        self.occ = self.grid.walls.copy()
+        self.approach_pts: list[np.ndarray] = []
 
     def fits(self, obj: PlacedObject) -> bool:
         poly = obj.footprint()
@@ -436,7 +455,15 @@ class _Placer:
         grown = obj.footprint(self.cfg.clearance / 2)
         if _overlap(poly, self.zone.footprint()):
             return False
-        return not any(_overlap(grown, o.footprint(self.cfg.clearance / 2)) for o in self.placed)
+        r = float(np.hypot(obj.size[0], obj.size[1])) / 2 + self.cfg.clearance / 2
+        for o in self.placed:
+            ro = float(np.hypot(o.size[0], o.size[1])) / 2 + self.cfg.clearance / 2
+            dx, dy = obj.position - o.position
+            if dx * dx + dy * dy >= (r + ro) ** 2:
+                continue  # bounding circles apart
+            if _overlap(grown, o.footprint(self.cfg.clearance / 2)):
+                return False
+        return True
 
     # candidate generators -------------------------------------------------
     def _against_wall(self, size, wall=None, corner=None) -> tuple[np.ndarray, float] | None:
@@ -552,10 +579,28 @@ class _Placer:
                 continue
             pos, yaw = cand
             obj = PlacedObject(name, iid, np.asarray(pos, float), float(_wrap(yaw)), size, params)
-            if self.fits(obj):
+            if self.fits(obj) and self.reachable_with(obj):
                 self.placed.append(obj)
                 return obj
         return None
+
+    def reachable_with(self, obj: PlacedObject) -> bool:
+        """Whether every placed object and ``obj`` stay reachable from the door."""
+        occ = self.occ.copy()
+        self.grid.add(occ, obj)
+        fs = self.grid.free(occ, self.room, self.cfg.body_radius)
+        pts = self.approach_pts + [_approach_points(obj)]
+        if not all(len(p) and fs.is_reachable(p).any() for p in pts):
+            return False
+        self.occ = occ
+        self.approach_pts = pts
+        return True
+
+
+def _approach_points(obj: PlacedObject) -> np.ndarray:
+    """(K, 2) all approach candidate points of an object (all sides), metres."""
+    c = obj.approach_candidates()
+    return np.concatenate([x[3][:, :2] for x in c]) if c else np.zeros((0, 2))
 
 
 def _wrap(a: float) -> float:

@@ -631,19 +631,12 @@ def write_ply_labels(
 
 
 def load_compact_occ(path: str | Path):
-    """Load the SSOMotion reference's ``compact_occ.npy`` scene occupancy.
+    """Load the SSOMotion reference's ``compact_occ.npy`` (+ ``compact_occ_info.json``).
 
-    Delegates to :mod:`ssomotion_ros.sso.compact_occ` (the SSO module owns the format);
-    returns what its loader returns. Raises ImportError with a clear message when that
-    module is not available in this installation.
+    path: the npy file (its json next to it) or a folder holding both. Returns a
+    :class:`ssomotion_ros.sso.compact_occ.CompactOcc` (rows ``[ix, iy, iz, r, g, b, 255,
+    label]``, voxel size, bounds); the SSO module owns the format and its checks.
     """
-    try:
-        from ssomotion_ros.sso import compact_occ
-    except ImportError as e:  # pragma: no cover - depends on the SSO module being present
-        raise ImportError(
-            "loading compact_occ.npy needs ssomotion_ros.sso.compact_occ, which is missing"
-        ) from e
-    loader = getattr(compact_occ, "load_compact_occ", None) or getattr(compact_occ, "load", None)
-    if loader is None:
-        raise ImportError("ssomotion_ros.sso.compact_occ has no load_compact_occ()/load()")
-    return loader(path)
+    from ssomotion_ros.sso.compact_occ import load_compact_occ as _load
+
+    return _load(path)
