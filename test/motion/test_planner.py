@@ -31,10 +31,10 @@ def room(h=100, w=100):
     return occ
 
 
-def min_obstacle_distance(path: np.ndarray, occ: np.ndarray, res: float) -> float:
+def min_obstacle_distance(path: np.ndarray, occ: np.ndarray, res: float, origin=(0, 0)) -> float:
     """Smallest distance (m) from densely sampled path points to occupied cell centres."""
     dense = resample_polyline(path, res / 4)
-    centres = (np.argwhere(occ)[:, ::-1] + 0.5) * res
+    centres = (np.argwhere(occ)[:, ::-1] + 0.5) * res + np.asarray(origin, float)
     d = np.linalg.norm(dense[:, None, :] - centres[None, :, :], axis=2)
     return float(d.min())
 
@@ -57,12 +57,13 @@ def test_grid_convention_and_clearance():
 
 def test_segment_cells_match_dense_sampling():
     rng = np.random.default_rng(3)
-    for _ in range(200):
+    for _ in range(100):
         p, q = rng.uniform(0, 12, 2), rng.uniform(0, 12, 2)
-        cells = {tuple(c) for c in _segment_cells_uv(p, q)}
+        cells = {tuple(c) for c in _segment_cells_uv(p, q).tolist()}
         t = np.linspace(0, 1, 20001)[:, None]
         pts = p + t * (q - p)
-        ref = {(int(v), int(u)) for u, v in np.floor(pts)}
+        code = np.unique(np.floor(pts[:, 1]).astype(int) * 1000 + np.floor(pts[:, 0]).astype(int))
+        ref = {(int(c) // 1000, int(c) % 1000) for c in code}
         assert ref <= cells  # every touched cell reported
         assert len(cells) <= len(ref) + 2  # and only corner side cells beyond that
 
@@ -195,6 +196,7 @@ def test_approach_pose_blocked_front_rotates_or_fails():
     occ = room()
     occ[48:57, 46:55] = True
     occ[57:80, 25:76] = True  # a wide table right in front of the chair (+y)
+    occ[40:57, 25:46] = occ[40:57, 55:76] = True  # and cabinets on both sides
     g = WalkableGrid.from_occupancy(occ, (0, 0), RES, 0.2)
     seat = Affordance("sit", np.array([2.5, 2.625, 0.45]), math.pi / 2, np.array([0.2, 0.2]))
     pose = approach_pose(seat, g, start_xy=(1.0, 1.0))
@@ -284,3 +286,80 @@ def test_coerce_accepts_tuple_and_scene_like():
     g = Planner(PlannerConfig(clearance_radius=0.3)).grid_from_scene(Scene())
     assert g.shape == (20, 20)
     assert ndimage.label(g.free)[1] == 1
+
+
+def test_chair_under_table_is_approached_from_the_side():
+    occ = room()
+    occ[48:57, 46:55] = True  # chair footprint centred at (2.5, 2.6), facing +y
+    occ[57:80, 30:70] = True  # table directly in front, 2 m wide
+    g = WalkableGrid.from_occupancy(occ, (0, 0), RES, 0.2)
+    seat = Affordance("sit", np.array([2.5, 2.625, 0.45]), math.pi / 2, np.array([0.2, 0.2]))
+    pose = approach_pose(seat, g, start_xy=(1.0, 1.0))
+    assert pose.reachable, pose.reason
+    x, y, yaw = pose.stand_pose
+    # Beside the seat (90 degrees off its front), still facing the seat's front.
+    assert abs(y - 2.625) < 1e-6 and abs(x - 2.5) >= 0.2 + 0.25 - 1e-6
+    assert yaw == pytest.approx(math.pi / 2)
+
+
+def test_instance_with_several_seats_uses_a_reachable_one():
+    # A bed with an edge seat on each long side; the +y side is against a wall.
+    occ = room()
+    occ[40:60, 20:80] = True
+    occ[60:99, 20:80] = True
+    g = WalkableGrid.from_occupancy(occ, (0, 0), RES, 0.2)
+    bed = SceneInstance(
+        instance_id=1,
+        label=3,
+        name="bed",
+        centroid=np.array([2.5, 2.5, 0.25]),
+        bbox_min=np.array([1.0, 2.0, 0.0]),
+        bbox_max=np.array([4.0, 3.0, 0.5]),
+        affordances=[
+            Affordance("sit", np.array([2.5, 2.8, 0.5]), math.pi / 2, np.array([0.3, 0.2])),
+            Affordance("sit", np.array([2.5, 2.2, 0.5]), -math.pi / 2, np.array([0.3, 0.2])),
+        ],
+    )
+    pose = approach_pose(bed, g, start_xy=(0.5, 0.5), kind="sit")
+    assert pose.reachable, pose.reason
+    assert pose.stand_pose[1] < 2.0 and pose.stand_pose[2] == pytest.approx(-math.pi / 2)
+    np.testing.assert_allclose(pose.contact_pose, [2.5, 2.2, 0.5, -math.pi / 2])
+    # Both sides blocked: the reason says how many places were tried.
+    occ[0:40, 20:80] = True
+    g2 = WalkableGrid.from_occupancy(occ, (0, 0), RES, 0.2)
+    pose = approach_pose(bed, g2, start_xy=(0.5, 0.5), kind="sit")
+    assert not pose.reachable and "none of the 2 sit places" in pose.reason
+
+
+def test_generated_scenes_seats_and_beds():
+    """Integration with the scenes library: every sit/lie place of generated rooms either
+    gets a free, reachable standing point with a collision-free walk, or a reason."""
+    from ssomotion_ros.scenes.scene import generate_scene
+
+    planner = Planner(PlannerConfig(clearance_radius=0.25))
+    reached = tried = 0
+    for seed in range(3):
+        scene = generate_scene("a living room with a sofa, a bed, a table and two chairs", seed)
+        fs = scene.free  # FreeSpace grids are indexed [ix, iy]: transpose to rows = y
+        occ = np.asarray(fs.occupied).T
+        grid = WalkableGrid.from_occupancy(occ, fs.origin, fs.resolution, 0.25)
+        start = scene.start_pose()[:2]
+        for inst in scene.instances:
+            for kind in ("sit", "lie"):
+                if not any(a.kind == kind for a in inst.affordances):
+                    continue
+                tried += 1
+                pose = plan_approach(planner, grid, start, inst, kind)
+                if not pose.reachable:
+                    assert pose.reason
+                    continue
+                reached += 1
+                assert pose.plan.success and grid.is_free(pose.stand_pose[:2])
+                np.testing.assert_allclose(pose.plan.path[-1], pose.stand_pose[:2])
+                d = min_obstacle_distance(pose.plan.path, occ, fs.resolution, fs.origin)
+                assert d >= 0.25 - 1e-6
+                if kind == "sit":  # never behind the seat
+                    f = pose.contact_pose[3]
+                    off = pose.stand_pose[:2] - pose.contact_pose[:2]
+                    assert off @ [math.cos(f), math.sin(f)] >= -1e-6
+    assert tried >= 12 and reached >= 0.8 * tried

@@ -107,13 +107,14 @@ def affordance_from_instance(instance: SceneInstance, kind: str) -> Affordance:
     )
 
 
-def _target_affordance(target, kind: str | None) -> Affordance:
+def _target_affordances(target, kind: str | None) -> list[Affordance]:
+    """The sit/lie affordances to consider for ``target`` (at least one)."""
     if isinstance(target, Affordance):
         if kind is not None and kind != target.kind:
             raise ValueError(f"asked for a {kind!r} approach but the affordance is {target.kind}")
         if target.kind not in ("sit", "lie"):
             raise ValueError(f"approach poses exist for 'sit' and 'lie', not {target.kind!r}")
-        return target
+        return [target]
     if isinstance(target, SceneInstance):
         if kind is None:
             kinds = [a.kind for a in target.affordances if a.kind in ("sit", "lie")]
@@ -123,7 +124,8 @@ def _target_affordance(target, kind: str | None) -> Affordance:
                     "or kind='lie' to derive one from its bounding box"
                 )
             kind = kinds[0]
-        return affordance_from_instance(target, kind)
+        affs = [a for a in target.affordances if a.kind == kind]
+        return affs or [affordance_from_instance(target, kind)]
     raise ValueError(f"target must be an Affordance or a SceneInstance, got {type(target)}")
 
 
@@ -140,10 +142,17 @@ def _candidates(aff: Affordance, cfg: PlannerConfig) -> tuple[np.ndarray, np.nda
     pts, yaws, sides = [], [], []
     if aff.kind == "sit":
         half_depth = ext[0] if ext[0] > 0 else cfg.default_seat_half_depth
-        base = half_depth + cfg.sit_approach_distance
+        half_width = ext[1] if ext[1] > 0 else cfg.default_seat_half_depth
         for off in cfg.sit_angle_offsets_deg:
-            ang = aff.facing + math.radians(off)
+            rad = math.radians(off)
+            ang = aff.facing + rad
             d = np.array([math.cos(ang), math.sin(ang)])
+            # Distance from the seat centre to the seat rectangle's edge along d.
+            c, sn = abs(math.cos(rad)), abs(math.sin(rad))
+            edge = min(
+                half_depth / c if c > 1e-9 else math.inf, half_width / sn if sn > 1e-9 else math.inf
+            )
+            base = edge + cfg.sit_approach_distance
             for e in extras:
                 pts.append(centre + (base + e) * d)
                 yaws.append(_wrap(aff.facing))
@@ -190,16 +199,60 @@ def approach_pose(
 ) -> ApproachPose:
     """Standing pose to walk to before sitting on / lying on ``target``.
 
-    target: :class:`Affordance` (kind "sit"/"lie") or :class:`SceneInstance`.
+    target: :class:`Affordance` (kind "sit"/"lie") or :class:`SceneInstance` (all its
+        affordances of the kind are considered: e.g. both edge seats of a bed, every
+        seat of a sofa; one is derived from the bounding box when it has none).
     grid: walkable grid (anything :meth:`WalkableGrid.coerce` accepts).
     start_xy: (2,) metres, map frame, the body's position; when given the candidate must
-        be connected to it (and for lying the closest side by walking distance wins).
+        be connected to it, and among several affordances / bed sides the one with the
+        shortest walking distance wins.
     kind: "sit" / "lie" (needed for instances without affordances).
     Returns an :class:`ApproachPose` (``reachable`` False with a reason when none fits).
     """
     cfg = config or PlannerConfig()
     grid = WalkableGrid.coerce(grid)
-    aff = _target_affordance(target, kind)
+    affs = _target_affordances(target, kind)
+    instance = target if isinstance(target, SceneInstance) else None
+    start_ij = None
+    dist = None
+    if start_xy is not None:
+        start_ij, why, _ = Planner(cfg).snap(grid, _as_xy(start_xy, "start_xy"), "start")
+        if start_ij is None:
+            pose = _single(affs[0], grid, None, None, cfg, instance)
+            pose.reachable, pose.reason = False, why
+            pose.stand_pose = np.full(3, np.nan)
+            return pose
+        if len(affs) > 1 or affs[0].kind == "lie":
+            lab = grid.labels[start_ij[0], start_ij[1]]
+            dist = geodesic_cost(grid.labels == lab, start_ij)
+    best, best_d, first = None, math.inf, None
+    for aff in affs:
+        pose = _single(aff, grid, start_ij, dist, cfg, instance)
+        first = first or pose
+        if not pose.reachable:
+            continue
+        d = 0.0
+        if dist is not None:
+            ij = grid.world_to_cell(pose.stand_pose[:2])
+            d = float(dist[ij[0], ij[1]])
+        if best is None or d < best_d:
+            best, best_d = pose, d
+    if best is not None:
+        return best
+    if len(affs) > 1:
+        first.reason = f"none of the {len(affs)} {affs[0].kind} places fits: {first.reason}"
+    return first
+
+
+def _single(
+    aff: Affordance,
+    grid: WalkableGrid,
+    start_ij,
+    dist: np.ndarray | None,
+    cfg: PlannerConfig,
+    instance: SceneInstance | None,
+) -> ApproachPose:
+    """Approach pose for one affordance (see :func:`approach_pose`)."""
     pos = np.asarray(aff.position, dtype=np.float64).reshape(-1)
     if pos.shape[0] != 3 or not np.all(np.isfinite(pos)):
         raise ValueError(f"affordance position must be a finite (3,) point, got {aff.position}")
@@ -214,8 +267,8 @@ def approach_pose(
     pts, yaws, sides = _candidates(aff, cfg)
     nan_pose = np.full(3, np.nan)
     free = grid.is_free(pts)
-    if aff.kind == "lie" and isinstance(target, SceneInstance):
-        free &= _allowed_sides(target, yaws)
+    if aff.kind == "lie" and instance is not None:
+        free &= _allowed_sides(instance, yaws)
     what = "in front of the seat" if aff.kind == "sit" else "beside the bed"
     if not free.any():
         return ApproachPose(
@@ -229,13 +282,7 @@ def approach_pose(
         )
     ij = grid.world_to_cell(pts)
     ok = free.copy()
-    start_ij = None
-    if start_xy is not None:
-        start = _as_xy(start_xy, "start_xy")
-        planner = Planner(cfg)
-        start_ij, why, _ = planner.snap(grid, start, "start")
-        if start_ij is None:
-            return ApproachPose(aff.kind, False, nan_pose, contact, reason=why, candidates=pts)
+    if start_ij is not None:
         lab = grid.labels[start_ij[0], start_ij[1]]
         comp = np.zeros(len(pts), dtype=bool)
         comp[free] = grid.labels[ij[free, 0], ij[free, 1]] == lab
@@ -251,10 +298,9 @@ def approach_pose(
             )
     idx = np.flatnonzero(ok)
     k = int(idx[0])
-    if aff.kind == "lie" and start_ij is not None and len(set(sides[idx].tolist())) > 1:
+    if aff.kind == "lie" and dist is not None and len(set(sides[idx].tolist())) > 1:
         # The long side closest to the start by walking distance; on that side the
         # first candidate in preference order (middle of the side first).
-        dist = geodesic_cost(grid.labels == grid.labels[start_ij[0], start_ij[1]], start_ij)
         d = dist[ij[idx, 0], ij[idx, 1]]
         best_side = sides[idx[int(np.argmin(d))]]
         k = int(idx[sides[idx] == best_side][0])

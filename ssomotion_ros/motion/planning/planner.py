@@ -63,8 +63,21 @@ class PlannerConfig:
     free (e.g. within the clearance of the seat itself)."""
     approach_search_step: float = 0.05
     """Metres between standing-point candidates along each approach direction."""
-    sit_angle_offsets_deg: tuple[float, ...] = (0.0, 15.0, -15.0, 30.0, -30.0, 45.0, -45.0)
-    """Degrees: approach directions tried around the seat's front, in order."""
+    sit_angle_offsets_deg: tuple[float, ...] = (
+        0.0,
+        15.0,
+        -15.0,
+        30.0,
+        -30.0,
+        45.0,
+        -45.0,
+        60.0,
+        -60.0,
+        90.0,
+        -90.0,
+    )
+    """Degrees: approach directions tried around the seat's front, in order (+-90 =
+    beside the seat, e.g. a chair pushed under a table)."""
     lie_along_fractions: tuple[float, ...] = (0.0, 0.4, -0.4, 0.8, -0.8)
     """Positions along the bed's long side tried, as fractions of its half length."""
     goal_tolerance: float = 0.2
