@@ -42,8 +42,9 @@ def _check_last(x: torch.Tensor, shape: tuple[int, ...], name: str) -> None:
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     if tuple(x.shape[-len(shape) :]) != shape or x.dim() < len(shape):
-        raise ValueError(f"{name}: expected shape (..., {', '.join(map(str, shape))}), got "
-                         f"{tuple(x.shape)}")
+        raise ValueError(
+            f"{name}: expected shape (..., {', '.join(map(str, shape))}), got {tuple(x.shape)}"
+        )
 
 
 def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
@@ -78,8 +79,12 @@ def matrix_to_quaternion(matrix: torch.Tensor) -> torch.Tensor:
     m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
     # 4*q_i^2 for each component
     q_abs = torch.stack(
-        [1.0 + m00 + m11 + m22, 1.0 + m00 - m11 - m22, 1.0 - m00 + m11 - m22,
-         1.0 - m00 - m11 + m22],
+        [
+            1.0 + m00 + m11 + m22,
+            1.0 + m00 - m11 - m22,
+            1.0 - m00 + m11 - m22,
+            1.0 - m00 - m11 + m22,
+        ],
         dim=-1,
     )
     q_abs = torch.sqrt(torch.clamp(q_abs, min=1e-12))
@@ -109,9 +114,15 @@ def quaternion_to_matrix(quaternion: torch.Tensor) -> torch.Tensor:
     w, x, y, z = q.unbind(-1)
     return torch.stack(
         [
-            1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-            2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-            2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
+            1 - 2 * (y * y + z * z),
+            2 * (x * y - z * w),
+            2 * (x * z + y * w),
+            2 * (x * y + z * w),
+            1 - 2 * (x * x + z * z),
+            2 * (y * z - x * w),
+            2 * (x * z - y * w),
+            2 * (y * z + x * w),
+            1 - 2 * (x * x + y * y),
         ],
         dim=-1,
     ).reshape(*q.shape[:-1], 3, 3)

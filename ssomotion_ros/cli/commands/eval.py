@@ -17,7 +17,10 @@ NAME = "eval"
 HELP = "run an evaluation suite and write its metrics as JSON"
 
 #: Modules that provide evaluation suites (see the module docstring).
-PROVIDERS: list[str] = ["ssomotion_ros.language.evaluation"]
+PROVIDERS: list[str] = [
+    "ssomotion_ros.language.evaluation",
+    "ssomotion_ros.motion.datasets.evaluation",
+]
 
 
 def available_suites() -> dict:

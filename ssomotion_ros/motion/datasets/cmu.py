@@ -131,6 +131,10 @@ _SEGMENTS: dict[str, tuple[str, str, str]] = {
     "right_wrist": ("RightHand", "RightHandIndex1", "RightHand"),
 }
 
+#: Joints oriented by their frame joint alone (no swing towards the end point): the CMU
+#: finger joints (FingerBase, HandIndex1) are noisy and flip by 180 degrees in some clips.
+_RIGID = {"left_wrist", "right_wrist"}
+
 #: Children (SMPL) used in the Kabsch fit of multi-child joints, with the CMU points.
 _KABSCH: dict[str, tuple[str, list[tuple[str, str]]]] = {
     # joint: (CMU frame joint, [(SMPL child, CMU point)])
@@ -345,6 +349,9 @@ def bvh_to_smpl(
         u0 = point(e_name, s_name, rest_pos[None], rest_rot)[0] - rest_pos[idx[s_name]]
         a = np.eye(3) if d0 is None else _min_rotation(d0, u0)
         gk = rot[:, idx[f_name]] @ a
+        if name in _RIGID:
+            G[:, j] = gk
+            continue
         u = point(e_name, s_name, pos, rot) - pos[:, idx[s_name]]
         pred = np.einsum("tab,b->ta", rot[:, idx[f_name]], u0)
         G[:, j] = _min_rotation(pred, u) @ gk
