@@ -146,6 +146,6 @@ def test_cmake_installs_launch_and_config():
     assert re.search(
         r"install\(DIRECTORY launch config DESTINATION share/\$\{PROJECT_NAME\}\)", text
     )
-    for msg in ("Instruction", "MotionStatus", "HumanMotion"):
+    for msg in ("Instruction", "MotionStatus", "HumanMotion", "Person", "People"):
         assert f'"msg/{msg}.msg"' in text
         assert (REPO / "msg" / f"{msg}.msg").is_file()
