@@ -313,12 +313,14 @@ class FreeSpace:
 
     def is_reachable(self, xy: np.ndarray) -> np.ndarray:
         """(...,) bool: whether points xy (..., 2) lie on reachable cells."""
-        ij = self.cell(xy)
-        ok = (ij[..., 0] >= 0) & (ij[..., 1] >= 0)
-        ok &= (ij[..., 0] < self.reachable.shape[0]) & (ij[..., 1] < self.reachable.shape[1])
-        out = np.zeros(ok.shape, bool)
-        out[ok] = self.reachable[ij[ok][:, 0], ij[ok][:, 1]] if ok.ndim else False
-        return out
+        xy = np.asarray(xy, dtype=np.float64)
+        flat = xy.reshape(-1, xy.shape[-1])
+        ij = self.cell(flat)
+        ok = (ij[:, 0] >= 0) & (ij[:, 1] >= 0)
+        ok &= (ij[:, 0] < self.reachable.shape[0]) & (ij[:, 1] < self.reachable.shape[1])
+        out = np.zeros(len(flat), bool)
+        out[ok] = self.reachable[ij[ok, 0], ij[ok, 1]]
+        return out.reshape(xy.shape[:-1])
 
     def path(self, start_xy: np.ndarray, goal_xy: np.ndarray) -> np.ndarray:
         """Shortest 8-connected grid path on reachable cells: (K, 2) metres, map frame.
