@@ -363,3 +363,32 @@ def test_generated_scenes_seats_and_beds():
                     off = pose.stand_pose[:2] - pose.contact_pose[:2]
                     assert off @ [math.cos(f), math.sin(f)] >= -1e-6
     assert tried >= 12 and reached >= 0.8 * tried
+
+
+def test_plans_on_a_fused_scene_model():
+    """The real SSO: fuse a simulated scan, plan on ``walkable_grid``, approach poses
+    from the SSO's own instances (chair faces +x, sofa faces -y, bed against the +x
+    wall), metrics-style SDF queries."""
+    import torch
+
+    from ssomotion_ros.sso.scene import SceneModel
+    from ssomotion_ros.sso.synthetic import room_cloud
+
+    torch.set_num_threads(1)
+    scene = SceneModel()
+    scene.fuse(room_cloud(num_points=150_000))
+    planner = Planner(PlannerConfig(clearance_radius=0.25))
+    grid = planner.grid_from_scene(scene)
+    res = planner.plan(grid, (0.6, 0.6), (5.2, 2.5))
+    assert res.success, res.reason
+    assert np.all(grid.is_free(res.path))
+    by_name = {inst.name: inst for inst in scene.instances()}
+    chair = plan_approach(planner, grid, (0.6, 0.6), by_name["chair"], "sit")
+    assert chair.reachable, chair.reason
+    assert chair.stand_pose[0] > 2.2 and abs(chair.stand_pose[1] - 1.5) < 0.3  # at +x
+    sofa = plan_approach(planner, grid, (0.6, 0.6), by_name["sofa"], "lie")
+    assert sofa.reachable and sofa.stand_pose[1] < 4.0  # in front of the sofa (-y)
+    bed = plan_approach(planner, grid, (0.6, 0.6), by_name["bed"], "lie")
+    assert bed.reachable, bed.reason
+    assert bed.stand_pose[0] < 4.2  # the free long side, away from the wall
+    assert np.all(grid.is_free(bed.plan.path)) and np.all(grid.polyline_free(bed.plan.path))

@@ -15,7 +15,8 @@ Conventions (map frame, REP-103, yaw in radians counter-clockwise from +x):
   side at ``half width + lie_approach_distance`` from the long axis; the body stands
   with its back to the bed (sits on the edge, then lies down). When the target is a
   :class:`SceneInstance` whose sit affordances face one long side only (a sofa: its
-  front), only that side is used; a bed's edge seats face both sides.
+  front), that side is preferred (the other is used only when it is the only usable
+  one); a bed's edge seats face both sides.
 
 When the nominal standing point is not free (e.g. within the body clearance of the
 seat itself) candidates are pushed further out (``approach_search_extra``) and, for
@@ -267,8 +268,6 @@ def _single(
     pts, yaws, sides = _candidates(aff, cfg)
     nan_pose = np.full(3, np.nan)
     free = grid.is_free(pts)
-    if aff.kind == "lie" and instance is not None:
-        free &= _allowed_sides(instance, yaws)
     what = "in front of the seat" if aff.kind == "sit" else "beside the bed"
     if not free.any():
         return ApproachPose(
@@ -296,6 +295,12 @@ def _single(
                 reason=f"goal unreachable: the free space {what} is not connected to the start",
                 candidates=pts,
             )
+    if aff.kind == "lie" and instance is not None:
+        # Prefer the long side(s) the instance's seats face (a sofa's front); fall back
+        # to any side when none of those is usable.
+        pref = ok & _allowed_sides(instance, yaws)
+        if pref.any():
+            ok = pref
     idx = np.flatnonzero(ok)
     k = int(idx[0])
     if aff.kind == "lie" and dist is not None and len(set(sides[idx].tolist())) > 1:
