@@ -261,3 +261,14 @@ def test_bad_inputs_raise_value_errors():
         M.non_penetration_body(np.zeros((3, 2, 3)), sdf=lambda p: np.zeros(1))
     with pytest.raises(ValueError, match="at least one"):
         M.aggregate_samples([])
+
+
+def test_scene_queries_may_return_torch_tensors():
+    # SceneModel.signed_distance returns a float32 torch tensor; metrics accept it.
+    def torch_sdf(p):
+        return torch.as_tensor(p[:, 2] - 0.1, dtype=torch.float32)
+
+    pts = torch.tensor([[[0.0, 0.0, 0.5]], [[0.0, 0.0, 0.0]]])
+    assert M.non_penetration_body(pts, sdf=torch_sdf) == pytest.approx(0.5)
+    out = M.interaction_penetration(pts, torch_sdf)
+    assert out["penetration_max"] == pytest.approx(0.1, rel=1e-6)
