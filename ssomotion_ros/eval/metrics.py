@@ -291,18 +291,18 @@ def sdf_values(body_points, sdf: Callable) -> np.ndarray:
     return _query(sdf, p.reshape(-1, 3), "sdf", expect_bool=False).reshape(T, P)
 
 
-def non_penetration_body(
+def penetrating_frames(
     body_points,
     sdf: Callable | None = None,
     occupied: Callable | None = None,
     tolerance: float = 0.0,
-) -> float:
-    """Fraction of frames whose body points are all outside occupied space.
+) -> np.ndarray:
+    """Which frames have a body point inside occupied space (e.g. to mark them in plots).
 
     body_points: (T, P, 3) metres, map frame.
     Exactly one of: ``sdf`` (callable (N, 3) -> (N,) metres, negative inside; a point
     penetrates when sdf < -tolerance) or ``occupied`` (callable (N, 3) -> (N,) bool).
-    Returns a fraction in [0, 1].
+    Returns (T,) bool, True where the frame penetrates.
     """
     if (sdf is None) == (occupied is None):
         raise ValueError("pass exactly one of sdf= or occupied=")
@@ -312,7 +312,20 @@ def non_penetration_body(
         inside = sdf_values(p, sdf) < -float(tolerance)
     else:
         inside = _query(occupied, p.reshape(-1, 3), "occupied", expect_bool=True).reshape(T, P)
-    return float((~inside.any(axis=1)).mean())
+    return inside.any(axis=1)
+
+
+def non_penetration_body(
+    body_points,
+    sdf: Callable | None = None,
+    occupied: Callable | None = None,
+    tolerance: float = 0.0,
+) -> float:
+    """Fraction of frames whose body points are all outside occupied space.
+
+    Arguments as :func:`penetrating_frames`. Returns a fraction in [0, 1].
+    """
+    return float((~penetrating_frames(body_points, sdf, occupied, tolerance)).mean())
 
 
 def non_penetration_feet(

@@ -151,6 +151,7 @@ def test_non_penetration_body_sdf_and_occupancy():
     inside = np.abs(x - 1.5) < 0.5  # frames 11..19 -> 9 frames
     assert inside.sum() == 9
     assert M.non_penetration_body(pts, sdf=sdf) == pytest.approx(21 / 30)
+    np.testing.assert_array_equal(M.penetrating_frames(pts, sdf=sdf), inside)
     # A tolerance of 0.15 m forgives shallow contact: |x - 1.5| < 0.35 -> 7 frames.
     assert M.non_penetration_body(pts, sdf=sdf, tolerance=0.15) == pytest.approx(23 / 30)
 
