@@ -253,7 +253,8 @@ class SSOMotionDenoiser(nn.Module):
         B, T, D = x_t.shape
         if D != self.cfg.feature_dim or T > self.cfg.window:
             raise ValueError(
-                f"x_t must be (B, T<={self.cfg.window}, {self.cfg.feature_dim}), got {tuple(x_t.shape)}"
+                f"x_t must be (B, T<={self.cfg.window}, {self.cfg.feature_dim}), "
+                f"got {tuple(x_t.shape)}"
             )
         if known is None or known_mask is None:
             known = torch.zeros_like(x_t)

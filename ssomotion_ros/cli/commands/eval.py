@@ -20,6 +20,7 @@ HELP = "run an evaluation suite and write its metrics as JSON"
 PROVIDERS: list[str] = [
     "ssomotion_ros.language.evaluation",
     "ssomotion_ros.motion.datasets.evaluation",
+    "ssomotion_ros.motion.quality",
 ]
 
 
