@@ -1,0 +1,146 @@
+"""``ssomotion bench sso``: SSO fusion / tri-plane speed and map memory.
+
+Measured in one run, on the same synthetic room scan (see
+:mod:`ssomotion_ros.sso.synthetic`, 1M points; 100k with ``--quick``):
+
+* ``fusion.points_per_s``: fusing the cloud into an empty map (best of the repeats),
+  and ``fusion.speedup_vs_open3d``: Open3D ``voxel_down_sample`` of the same points
+  and colours at the same voxel size, divided by our time (Open3D computes no labels,
+  votes or instances, so the comparison favours it).
+* ``triplane.ms_per_agent``: local tri-planes for 1 and 16 agents at random poses in
+  the room (median of the repeats, after one warm-up call).
+* ``memory``: bytes of the sparse voxel table per cubic metre of occupied voxels and
+  per cubic metre of the map's bounding box, and a dense grid's bytes for the same box
+  holding the same per-voxel attributes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def _best(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def run_sso(args: argparse.Namespace) -> dict:
+    import torch
+
+    from ssomotion_ros.sso.config import FusionConfig, SceneModelConfig, resolve_device
+    from ssomotion_ros.sso.fusion import VoxelMap
+    from ssomotion_ros.sso.scene import SceneModel
+    from ssomotion_ros.sso.synthetic import room_cloud
+
+    quick = bool(getattr(args, "quick", False))
+    # one torch thread by default: on a shared few-core machine, spinning worker threads
+    # make timings erratic; set SSOMOTION_BENCH_THREADS=N to use N
+    threads = int(os.environ.get("SSOMOTION_BENCH_THREADS", "1"))
+    torch.set_num_threads(threads)
+    device = resolve_device(getattr(args, "device", None) or "auto")
+    n_points = 100_000 if quick else 1_000_000
+    repeats = 2 if quick else 3
+    vs = 0.04
+    cloud = room_cloud(num_points=n_points, seed=0)
+    n = len(cloud)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    cfg = FusionConfig(voxel_size=vs, device=str(device))
+
+    def ours():
+        m = VoxelMap(cfg, device)
+        m.fuse(cloud, stamp=0.0)
+        sync()
+        return m
+
+    ours()  # warm-up
+    t_ours = _best(ours, repeats)
+    result: dict = {
+        "device": str(device),
+        "torch_threads": threads,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "quick": quick,
+        "voxel_size_m": vs,
+        "fusion": {
+            "points": n,
+            "seconds": round(t_ours, 5),
+            "points_per_s": round(n / t_ours),
+        },
+    }
+    try:
+        import open3d as o3d
+
+        pc = o3d.geometry.PointCloud()
+        pc.points = o3d.utility.Vector3dVector(cloud.points.astype(np.float64))
+        pc.colors = o3d.utility.Vector3dVector(cloud.rgb.astype(np.float64) / 255.0)
+        pc.voxel_down_sample(vs)
+        t_o3d = _best(lambda: pc.voxel_down_sample(vs), repeats)
+        result["fusion"]["open3d_seconds"] = round(t_o3d, 5)
+        result["fusion"]["open3d_points_per_s"] = round(n / t_o3d)
+        result["fusion"]["speedup_vs_open3d"] = round(t_o3d / t_ours, 2)
+    except ImportError:
+        result["fusion"]["speedup_vs_open3d"] = None
+        result["fusion"]["open3d"] = "not installed"
+
+    # ---- tri-planes
+    model = SceneModel(SceneModelConfig(fusion=cfg))
+    model.fuse(cloud, stamp=0.0)
+    rng = np.random.default_rng(1)
+    tri: dict = {}
+    for b in (1, 16):
+        poses = np.stack(
+            [rng.uniform(0.5, 5.5, b), rng.uniform(0.5, 4.5, b), rng.uniform(-np.pi, np.pi, b)], 1
+        )
+        model.local_triplanes(poses)  # warm-up (features, dense snapshot)
+        sync()
+        times = []
+        for _ in range(3 if quick else 7):
+            t = time.perf_counter()
+            model.local_triplanes(poses)
+            sync()
+            times.append(time.perf_counter() - t)
+        tri[str(b)] = round(statistics.median(times) / b * 1000, 3)
+    result["triplane"] = {
+        "ms_per_agent": tri,
+        "grid_size": list(model.config.triplane.grid_size),
+        "goal_ms_per_agent": 5.0,
+    }
+
+    # ---- memory
+    vm = model.map
+    snap = model.snapshot()
+    occ_m3 = len(snap) * vs**3
+    c = snap.coords.cpu().numpy()
+    box_m3 = float(np.prod((c.max(0) - c.min(0) + 1) * vs))
+    nbytes = vm.nbytes
+    result["memory"] = {
+        "voxels": len(vm),
+        "bytes_per_voxel": vm.bytes_per_voxel,
+        "table_bytes": nbytes,
+        "bytes_per_occupied_m3": round(nbytes / occ_m3),
+        "bytes_per_bbox_m3": round(nbytes / box_m3),
+        "dense_bytes_per_bbox_m3": round(vm.bytes_per_voxel / vs**3),
+        "sparse_vs_dense_ratio": round(nbytes / (box_m3 / vs**3 * vm.bytes_per_voxel), 4),
+    }
+    return result
+
+
+BENCHMARKS = {"sso": run_sso}

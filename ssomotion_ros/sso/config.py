@@ -1,0 +1,157 @@
+"""Configuration dataclasses of the SSO (one documented field per parameter).
+
+Every size used by the fusion, the tri-planes and the planning maps lives here; the ROS
+mapper node declares one parameter per field. Units: metres, seconds, radians.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class FusionConfig:
+    """Global voxel map (the fused SSO) and how clouds are fused into it."""
+
+    #: Edge length of a global voxel, metres (the method uses 0.04).
+    voxel_size: float = 0.04
+    #: Hard cap on stored voxels. When a fusion would exceed it, the voxels with the
+    #: lowest decayed evidence (oldest first on ties) are evicted. Memory stays below
+    #: ``max_voxels * bytes_per_voxel`` (see ``VoxelMap.bytes_per_voxel``, ~60 B).
+    max_voxels: int = 20_000_000
+    #: Label slots per voxel (space-saving heavy-hitter counters). The majority label is
+    #: exact while a voxel has seen at most this many distinct labels.
+    label_slots: int = 4
+    #: Instance slots per voxel (same mechanism as labels).
+    instance_slots: int = 2
+    #: Evidence added per point that falls into a voxel (hit weight).
+    hit_weight: float = 1.0
+    #: Decayed evidence at or above which a voxel counts as occupied.
+    occupied_threshold: float = 1.0
+    #: Half-life of the evidence in seconds (``stamp`` units); 0 disables decay. With
+    #: decay, a voxel not re-observed fades and, once below ``occupied_threshold``, no
+    #: longer counts as occupied (a moved chair disappears from the map).
+    decay_half_life: float = 0.0
+    #: Upper bound on the evidence of one voxel (keeps a long-static voxel able to fade).
+    max_evidence: float = 1000.0
+    #: Points fused per chunk; bigger clouds are fused chunk by chunk (each chunk is
+    #: atomic: an error leaves every earlier chunk and the prior map intact).
+    chunk_points: int = 2_000_000
+    #: Largest bounding box (in voxels) of one chunk for which points are grouped with a
+    #: dense histogram (8 bytes per cell, freed after the chunk); larger boxes are
+    #: grouped by sorting.
+    max_batch_cells: int = 16_000_000
+    #: A cloud with more points than this logs a warning (it is still fused, in chunks).
+    warn_points: int = 10_000_000
+    #: Label ids that are never voted (e.g. 0 = "unlabeled/invalid" in many datasets);
+    #: their points still add occupancy evidence.
+    ignore_labels: tuple[int, ...] = ()
+    #: torch device: ``"auto"`` picks ``cuda`` when available, else ``cpu``.
+    device: str = "auto"
+
+
+@dataclass
+class TriplaneConfig:
+    """Local crop around each agent and its bi-directional tri-plane decomposition."""
+
+    #: Local voxel edge, metres (0.04 in the method).
+    voxel_size: float = 0.04
+    #: Local grid size in voxels along body x, y, z (101 x 101 x 81: +-2.0, +-2.0, +-1.6 m).
+    grid_size: tuple[int, int, int] = (101, 101, 81)
+    #: Height of the crop centre above the floor under the agent, metres (the method
+    #: centres the crop on the pelvis of a standing body).
+    center_height: float = 0.9
+    #: The z map is projected from the plane ``grid_size[2] // 2 + z_plane_offset`` voxels
+    #: downward (the reference code uses 10: 0.4 m above the crop centre).
+    z_plane_offset: int = 10
+    #: Floor height used when no floor is known under an agent, metres (map frame z).
+    default_floor_height: float = 0.0
+
+
+@dataclass
+class MapsConfig:
+    """Planning and guidance maps derived from the fused SSO."""
+
+    #: Label names whose voxels are walkable ground (matched case-insensitively against
+    #: the vocabulary). Voxels of other labels are obstacles or furniture.
+    floor_names: tuple[str, ...] = ("floor", "ground", "rug", "carpet", "floor mat", "mat")
+    #: Occupied voxels lower than ``floor + step_height`` above the floor under them do
+    #: not block walking (small steps, thresholds, noise), metres.
+    step_height: float = 0.15
+    #: Occupied voxels higher than ``floor + body_height`` do not block walking
+    #: (overhangs, table tops above heads), metres.
+    body_height: float = 1.8
+    #: Body radius used for clearance in ``walkable_grid`` when none is given, metres.
+    body_radius: float = 0.25
+    #: When a column has no floor voxel, its floor is the map-wide floor height if the
+    #: lowest occupied voxel there is within this distance of it, metres.
+    floor_tolerance: float = 0.08
+    #: Whether unobserved columns (no floor seen) count as walkable.
+    unknown_is_free: bool = False
+    #: Margin added around the occupied bounds of the map for the 2-D grid and SDF, metres.
+    margin: float = 0.5
+    #: The dense SDF volume is built at ``voxel_size * sdf_stride`` resolution
+    #: (2 = 0.08 m by default), keeping its memory an 8th of the voxel grid's.
+    sdf_stride: int = 2
+    #: Distances are truncated at this value (metres); queries far from everything and
+    #: outside the volume return it.
+    sdf_truncation: float = 2.0
+    #: Maximum cells of any dense grid built for queries (occupancy snapshot, SDF);
+    #: beyond it the snapshot is built only around the queried region.
+    max_dense_cells: int = 64_000_000
+
+
+@dataclass
+class InstanceConfig:
+    """Object instances extracted from the fused SSO."""
+
+    #: Instances with fewer voxels are dropped (noise).
+    min_voxels: int = 20
+    #: Label names never reported as instances (structure).
+    stuff_names: tuple[str, ...] = ("floor", "wall", "ceiling", "unlabeled", "unknown", "void")
+    #: Names that afford sitting (a seat surface is estimated for them).
+    sit_names: tuple[str, ...] = (
+        "chair",
+        "sofa",
+        "couch",
+        "stool",
+        "bench",
+        "armchair",
+        "seat",
+        "bed",
+        "ottoman",
+    )
+    #: Names that afford lying down.
+    lie_names: tuple[str, ...] = ("bed", "sofa", "couch")
+    #: Seat surfaces are searched between these heights above the floor, metres.
+    seat_height_range: tuple[float, float] = (0.25, 0.75)
+    #: Connectivity for connected components when the cloud has no instance ids:
+    #: 6, 18 or 26 neighbours.
+    connectivity: int = 26
+
+
+@dataclass
+class SceneModelConfig:
+    """Everything a :class:`~ssomotion_ros.sso.scene.SceneModel` needs."""
+
+    #: Global voxel map and fusion.
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    #: Local tri-planes.
+    triplane: TriplaneConfig = field(default_factory=TriplaneConfig)
+    #: Planning and guidance maps.
+    maps: MapsConfig = field(default_factory=MapsConfig)
+    #: Instance extraction.
+    instances: InstanceConfig = field(default_factory=InstanceConfig)
+    #: Label vocabulary CSV (``name,red,green,blue,alpha,id``); None = the shipped NYU-40.
+    vocabulary: str | None = None
+    #: Dimension of the reduced semantic feature (16 in the method).
+    feature_dim: int = 16
+
+
+def resolve_device(device: str = "auto"):
+    """``"auto"`` -> ``cuda`` when available, else ``cpu``; anything else as given."""
+    import torch
+
+    if device in ("auto", "", None):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
