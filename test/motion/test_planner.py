@@ -392,3 +392,22 @@ def test_plans_on_a_fused_scene_model():
     assert bed.reachable, bed.reason
     assert bed.stand_pose[0] < 4.2  # the free long side, away from the wall
     assert np.all(grid.is_free(bed.plan.path)) and np.all(grid.polyline_free(bed.plan.path))
+
+
+def test_search_window_falls_back_to_the_whole_map():
+    # 15 m x 15 m; wall at x = 7.5 m with its only door far up at y in [13, 14] m.
+    occ = room(300, 300)
+    occ[:, 150] = True
+    occ[260:280, 150] = False
+    g = WalkableGrid.from_occupancy(occ, (0, 0), RES, 0.2)
+    windowed = Planner(PlannerConfig(search_window_margin=2.0))
+    full = Planner(PlannerConfig(search_window_margin=math.inf))
+    a = windowed.plan(g, (6.0, 1.0), (9.0, 1.0))
+    b = full.plan(g, (6.0, 1.0), (9.0, 1.0))
+    assert a.success and b.success
+    assert a.path[:, 1].max() > 13.0  # went through the door, outside any window
+    assert a.length == pytest.approx(b.length, rel=1e-9)
+    # Where the window connects start and goal, the result is a valid, short path.
+    c = windowed.plan(g, (1.0, 1.0), (5.0, 3.0))
+    assert c.success and len(c.waypoints) == 2
+    assert np.all(g.polyline_free(c.path))

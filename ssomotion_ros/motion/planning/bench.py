@@ -100,6 +100,7 @@ def bench_planner(args: argparse.Namespace) -> dict:
             ratio_len.append(a.length / ref)
             ratio_peer_len.append(a.length / b.length)
     bar.close()
+    large = _bench_large(rng, 1 if quick else 3, 5)
     to = np.array(t_ours) * 1e3
     tp = np.array(t_peer) * 1e3
     return {
@@ -124,8 +125,38 @@ def bench_planner(args: argparse.Namespace) -> dict:
         },
         "length_vs_8connected_median": float(np.median(ratio_len)),
         "length_vs_peer_median": float(np.median(ratio_peer_len)),
+        "large_500x500": large,
         "machine": platform.processor() or platform.machine(),
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _bench_large(rng: np.random.Generator, n_maps: int, n_q: int) -> dict:
+    """500 x 500 cells at 0.04 m (a 20 m flat): ours (search window) vs the same
+    planner searching the whole map every time."""
+    from .grid import WalkableGrid
+    from .planner import Planner, PlannerConfig
+
+    ours = Planner(PlannerConfig())
+    whole = Planner(PlannerConfig(search_window_margin=float("inf")))
+    ta, tb, ratio = [], [], []
+    for _ in range(n_maps):
+        occ = cluttered_room(rng, size=500, boxes=350, res=0.04)
+        grid = WalkableGrid.from_occupancy(occ, (0.0, 0.0), 0.04, 0.25)
+        for s, g in _queries(grid, rng, n_q):
+            a = ours.plan(grid, s, g)
+            b = whole.plan(grid, s, g)
+            if a.success and b.success:
+                ta.append(a.planning_time_s)
+                tb.append(b.planning_time_s)
+                ratio.append(a.length / b.length)
+    ta_ms, tb_ms = np.array(ta) * 1e3, np.array(tb) * 1e3
+    return {
+        "queries_timed": len(ta),
+        "ours_window_ms": {"median": float(np.median(ta_ms)), "max": float(ta_ms.max())},
+        "peer_whole_map_ms": {"median": float(np.median(tb_ms)), "max": float(tb_ms.max())},
+        "speedup_median": float(np.median(tb_ms) / np.median(ta_ms)),
+        "length_vs_whole_map_max": float(max(ratio)),
     }
 
 

@@ -23,8 +23,9 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
-from .grid import WalkableGrid, _as_xy, _los_uv
+from .grid import _FOUR_CONNECTED, WalkableGrid, _as_xy, _los_uv
 from .search import geodesic_cost, lazy_theta_star
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,11 @@ class PlannerConfig:
     ``"euclidean"`` (admissible straight-line distance, slower on cluttered maps)."""
     max_expansions: int = 0
     """Upper bound on Lazy Theta* expansions (0 = none)."""
+    search_window_margin: float = 3.0
+    """Metres: on big maps the search runs in the bounding box of start and goal grown
+    by this margin when they are connected inside it (else on the whole map); any path
+    found is collision-free, at worst slightly longer than a detour outside the window.
+    ``inf`` always searches the whole map."""
     shortcut: bool = True
     """Remove waypoints whose neighbours see each other (greedy string pulling)."""
     corner_radius: float = 0.3
@@ -260,18 +266,23 @@ class Planner:
                 notes,
             )
 
+        # Search a window around start and goal when they are connected inside it
+        # (big maps); otherwise the whole start/goal component.
+        free, off = self._search_window(grid, s_ij, g_ij)
+        if free is None:
+            free, off = labels == lg, np.zeros(2, dtype=np.int64)
         heur = None
-        scale = 1.0
         if self.config.heuristic == "geodesic":
-            # Restrict Dijkstra to the start/goal component (cheaper on big maps).
-            heur = geodesic_cost(labels == lg, g_ij)
+            heur = geodesic_cost(free, g_ij - off)
         cells, expansions = lazy_theta_star(
-            grid.free, s_ij, g_ij, heur, scale, self.config.max_expansions
+            free, s_ij - off, g_ij - off, heur, 1.0, self.config.max_expansions
         )
+        if cells is not None:
+            cells = np.asarray(cells, dtype=np.int64) + off
         if cells is None:
             return fail(f"search budget exhausted after {expansions} expansions", notes)
 
-        centres = grid.cell_center(np.asarray(cells, dtype=np.float64))
+        centres = grid.cell_center(cells)
         raw = np.concatenate([start_used[None], centres, goal_used[None]])
         waypoints = _dedupe(raw)
         if self.config.shortcut:
@@ -299,6 +310,31 @@ class Planner:
             1e3 * result.planning_time_s,
         )
         return result
+
+    def _search_window(
+        self, grid: WalkableGrid, s_ij: np.ndarray, g_ij: np.ndarray
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        """Free cells of the start/goal component inside the bounding box of start and
+        goal grown by ``search_window_margin``, and the window's (row, col) offset;
+        ``(None, _)`` when the window is most of the map or does not connect them."""
+        margin = self.config.search_window_margin
+        H, W = grid.shape
+        if not math.isfinite(margin):
+            return None, np.zeros(2, dtype=np.int64)
+        m = int(math.ceil(margin / grid.resolution))
+        i0 = max(int(min(s_ij[0], g_ij[0])) - m, 0)
+        i1 = min(int(max(s_ij[0], g_ij[0])) + m + 1, H)
+        j0 = max(int(min(s_ij[1], g_ij[1])) - m, 0)
+        j1 = min(int(max(s_ij[1], g_ij[1])) + m + 1, W)
+        off = np.array([i0, j0], dtype=np.int64)
+        if (i1 - i0) * (j1 - j0) > 0.6 * H * W:
+            return None, off
+        sub = grid.free[i0:i1, j0:j1]
+        lab, _ = ndimage.label(sub, structure=_FOUR_CONNECTED)
+        a = lab[s_ij[0] - i0, s_ij[1] - j0]
+        if a == 0 or a != lab[g_ij[0] - i0, g_ij[1] - j0]:
+            return None, off
+        return lab == a, off
 
 
 def _dedupe(points: np.ndarray) -> np.ndarray:
