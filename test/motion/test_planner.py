@@ -14,7 +14,9 @@ from ssomotion_ros.motion.planning import (
     PlannerConfig,
     WalkableGrid,
     approach_pose,
+    path_poses,
     plan_approach,
+    point_along,
     resample_polyline,
 )
 from ssomotion_ros.motion.planning.grid import _segment_cells_uv
@@ -411,3 +413,16 @@ def test_search_window_falls_back_to_the_whole_map():
     c = windowed.plan(g, (1.0, 1.0), (5.0, 3.0))
     assert c.success and len(c.waypoints) == 2
     assert np.all(g.polyline_free(c.path))
+
+
+def test_poses_and_lookahead():
+    g = WalkableGrid.from_occupancy(room(), (0, 0), RES, 0.2)
+    follower = PathFollower(Planner(), (4.0, 1.0))
+    plan = follower.start(g, (1.0, 1.0))
+    poses = plan.poses()
+    assert poses.shape == (len(plan.path), 3)
+    np.testing.assert_allclose(poses[:, 2], 0.0, atol=1e-12)  # heading +x
+    np.testing.assert_allclose(follower.lookahead((1.5, 1.1), 1.0), [2.5, 1.0])
+    np.testing.assert_allclose(follower.lookahead((3.8, 1.0), 1.0), [4.0, 1.0])  # clamped
+    np.testing.assert_allclose(point_along(np.array([[0, 0], [1, 0], [1, 1]]), 1.5), [1, 0.5])
+    assert path_poses(np.array([[0.0, 0.0], [0.0, 1.0]]))[1, 2] == pytest.approx(math.pi / 2)

@@ -3,7 +3,15 @@ re-planning (see ``docs/planning.md``)."""
 
 from .approach import ApproachPose, approach_pose, plan_approach
 from .grid import WalkableGrid
-from .planner import Planner, PlannerConfig, PlanResult, polyline_length, resample_polyline
+from .planner import (
+    Planner,
+    PlannerConfig,
+    PlanResult,
+    path_poses,
+    point_along,
+    polyline_length,
+    resample_polyline,
+)
 from .replan import FollowStatus, PathFollower
 
 __all__ = [
@@ -15,7 +23,9 @@ __all__ = [
     "PlannerConfig",
     "WalkableGrid",
     "approach_pose",
+    "path_poses",
     "plan_approach",
+    "point_along",
     "polyline_length",
     "resample_polyline",
 ]

@@ -122,6 +122,37 @@ class PlanResult:
     expansions: int = 0
     planning_time_s: float = 0.0
 
+    def poses(self) -> np.ndarray:
+        """(M, 3) float64 (x, y, yaw) along ``path``: yaw (radians) of the direction of
+        travel at each point (the last point keeps the last segment's yaw); (0, 3) on
+        failure. For nav_msgs/Path-like outputs."""
+        return path_poses(self.path)
+
+
+def path_poses(path: np.ndarray) -> np.ndarray:
+    """(M, 2) metres polyline -> (M, 3) (x, y, yaw) with the direction of travel."""
+    pts = np.asarray(path, dtype=np.float64).reshape(-1, 2)
+    if len(pts) == 0:
+        return np.zeros((0, 3))
+    if len(pts) == 1:
+        return np.concatenate([pts, np.zeros((1, 1))], axis=1)
+    d = np.diff(pts, axis=0)
+    yaw = np.arctan2(d[:, 1], d[:, 0])
+    yaw = np.concatenate([yaw, yaw[-1:]])
+    return np.concatenate([pts, yaw[:, None]], axis=1)
+
+
+def point_along(path: np.ndarray, distance: float) -> np.ndarray:
+    """The point ``distance`` metres along a (M, 2) polyline (clamped to its ends)."""
+    pts = np.asarray(path, dtype=np.float64).reshape(-1, 2)
+    if len(pts) == 0:
+        raise ValueError("point_along needs a non-empty path")
+    if len(pts) == 1:
+        return pts[0].copy()
+    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+    d = min(max(float(distance), 0.0), s[-1])
+    return np.array([np.interp(d, s, pts[:, 0]), np.interp(d, s, pts[:, 1])])
+
 
 def _fmt(xy: np.ndarray) -> str:
     return f"({xy[0]:.2f}, {xy[1]:.2f})"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .grid import WalkableGrid, _as_xy
-from .planner import Planner, PlanResult, polyline_length
+from .planner import Planner, PlanResult, point_along, polyline_length
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,20 @@ class PathFollower:
         self._seg = 0
         self.replans += 1
         return self.plan
+
+    def lookahead(self, position_xy, distance: float) -> np.ndarray:
+        """Carrot point: (2,) metres on the current path ``distance`` metres ahead of the
+        body's projection onto it (the goal when closer). Does not re-plan; call
+        :meth:`update` for that. Raises ValueError when there is no valid plan."""
+        if self.plan is None or not self.plan.success or len(self.plan.path) == 0:
+            raise ValueError("no valid plan to follow (call start() / check plan.reason)")
+        path = self.plan.path
+        pos = _as_xy(position_xy, "position_xy")
+        if len(path) < 2:
+            return path[0].copy()
+        seg, _, proj = _project(path, pos, min(self._seg, len(path) - 2))
+        done = polyline_length(np.concatenate([path[: seg + 1], proj[None]]))
+        return point_along(path, done + float(distance))
 
     def update(self, position_xy, grid=None) -> FollowStatus:
         """Advance along the plan; re-plan when the map made the rest of it invalid.
