@@ -27,6 +27,7 @@ CASE_FILES: dict[str, str] = {
     "handwritten.yaml": "dev",
     "generated.jsonl": "generated",
     "heldout.yaml": "heldout",
+    "heldout2.yaml": "heldout",
 }
 #: Default tolerance on free-target goal positions (metres) and facings (degrees).
 GOAL_TOL_M = 0.25
@@ -96,6 +97,7 @@ def load_cases(cases_dir: Path | None = None) -> list[dict]:
         for c in items:
             c = dict(c)
             c["split"] = split
+            c["file"] = fname
             out.append(c)
     ids = [c["id"] for c in out]
     if len(ids) != len(set(ids)):
@@ -193,6 +195,7 @@ def run_language_suite(args=None, encoder=None) -> dict:
             {
                 "id": case["id"],
                 "split": case["split"],
+                "file": case["file"],
                 "category": case["category"],
                 "text": case["text"],
                 "passed": passed,
@@ -216,6 +219,13 @@ def run_language_suite(args=None, encoder=None) -> dict:
         "generated_accuracy": _acc([r for r in rows if r["split"] == "generated"]),
         "heldout_accuracy": _acc(held),
         "heldout_cases": len(held),
+        "per_file": {
+            f: {
+                "accuracy": _acc([r for r in rows if r["file"] == f]),
+                "cases": sum(r["file"] == f for r in rows),
+            }
+            for f in CASE_FILES
+        },  # fmt: skip
         "rejection_cases": sum(1 for c in cases if "reject" in c["expect"]),
         "per_category": per_cat,
         "ground_ms_mean": float(t.mean()),

@@ -141,7 +141,8 @@ _SUPERLATIVES = {
     "furthest": "farthest", "most distant": "farthest", "leftmost": "leftmost",
     "left-most": "leftmost", "rightmost": "rightmost", "right-most": "rightmost",
     "left": "leftmost", "right": "rightmost", "biggest": "biggest", "largest": "biggest",
-    "smallest": "smallest", "tiniest": "smallest",
+    "smallest": "smallest", "tiniest": "smallest", "middle": "middle", "center": "middle",
+    "centre": "middle", "central": "middle",
 }  # fmt: skip
 _DIST_UNITS = {
     "metres": 1.0, "metre": 1.0, "meters": 1.0, "meter": 1.0, "m": 1.0,
@@ -364,6 +365,10 @@ def parse_noun_phrase(text: str) -> NounPhrase:
     t = re.sub(r"\b(?:that is|that's|which is|who is)\b", " ", t)
     t = re.sub(r"\s+", " ", t).strip()
     np_ = NounPhrase(text=text.strip())
+    m = re.match(r"^(?:one|any|either|some) of (?:the|those|these|your)\s+(.*)$", t)
+    if m:  # "one of the chairs": any of them
+        np_.indefinite = True
+        t = m.group(1)
     if t in _PRONOUNS:
         np_.pronoun = True
         return np_
@@ -375,6 +380,10 @@ def parse_noun_phrase(text: str) -> NounPhrase:
     )
     if m and t[: m.start()].strip():
         np_.superlative = _SUPERLATIVES[m.group(1)]
+        t = t[: m.start()].strip()
+    m = re.search(r"\s(?:in|at) the (?:middle|center|centre)$", t)
+    if m:
+        np_.superlative = "middle"
         t = t[: m.start()].strip()
     m = re.search(r"\s(?:on|to) (?:the|your) (left|right)(?: side)?$", t)
     if m:
@@ -490,8 +499,9 @@ class _Scene:
         sims = self._name_vecs @ v
         out = {}
         for name, s in zip(self.names, sims):
-            if head == name or head.endswith(" " + name):
-                s = 1.0
+            for form in (name, name + "s", name + "es"):  # "chairs", "benches"
+                if head == form or head.endswith(" " + form):
+                    s = 1.0
             out[name] = float(s)
         return out
 
@@ -700,6 +710,23 @@ class Grounder:
 
     def _superlative(self, np_: NounPhrase, cands: list[int], st, label: str):
         kind = np_.superlative
+        if kind == "middle":
+            # the median of the candidates ordered left to right (seen by the agent)
+            keys = {i: self._superlative_key("leftmost", st, i) for i in cands}
+            ordered = sorted(cands, key=lambda i: (keys[i], self.scene.instances[i].instance_id))
+            n = len(ordered)
+            if n < 3:
+                raise _Reject(
+                    "out_of_range",
+                    f"'{np_.text}': a middle one needs at least 3 {_plural(label, 3)}; "
+                    f"there {'is' if n == 1 else 'are'} {n}",
+                )
+            if n % 2 == 0:
+                return ordered[n // 2 - 1 : n // 2 + 1], 1.0
+            mid = ordered[n // 2]
+            m = self.cfg.superlative_margin_m
+            tied = [i for i in ordered if abs(keys[i] - keys[mid]) < m]
+            return (tied, 1.0) if len(tied) > 1 else ([mid], 1.0)
         keys = {i: self._superlative_key(kind, st, i) for i in cands}
         ordered = sorted(cands, key=lambda i: (keys[i], self.scene.instances[i].instance_id))
         if kind in ("biggest", "smallest"):
@@ -917,24 +944,27 @@ class _ClauseParser:
 
     def _do_turn(self, clause, verb, rest, st):
         yaw = st["yaw"]
-        r = re.sub(r"^(?:to face|to look at|to|towards|toward|at)\s+", "", rest).strip()
+        rest = rest.strip()
         if verb in ("turn around", "turn round", "spin around", "spin round", "turn back"):
-            if r and r not in ("please",):
-                angle = None
-            else:
+            if not rest:
                 st["yaw"] = _wrap(yaw + math.pi)
                 return self._in_place("turn", clause, st)
+        # "left", "to your left", "45 degrees to the left", "right by 30 degrees",
+        # "180 degrees" (no side: counter-clockwise, the REP-103 positive yaw)
         m = re.fullmatch(
-            rf"(?:by\s+)?(?:({_NUM})\s*(?:degrees?|deg)\s*)?(?:to\s+(?:the|your)\s+)?(left|right)"
+            rf"(?:by\s+)?(?:({_NUM})\s*(?:degrees?|deg)\s*)?"
+            rf"(?:(?:to|towards|toward)\s+(?:the|your)\s+)?"
+            rf"(left|right|clockwise|counter-?clockwise|anti-?clockwise)?"
             rf"(?:\s+(?:by\s+)?({_NUM})\s*(?:degrees?|deg))?",
-            r,
+            rest,
         )
-        if m:
+        if m and rest and (m.group(2) or m.group(1) or m.group(3)):
             deg = m.group(1) or m.group(3)
             angle = math.radians(_num(deg)) if deg else math.pi / 2
-            sign = 1.0 if m.group(2) == "left" else -1.0
+            sign = -1.0 if m.group(2) in ("right", "clockwise") else 1.0
             st["yaw"] = _wrap(yaw + sign * angle)
             return self._in_place("turn", clause, st)
+        r = re.sub(r"^(?:to face|to look at|to|towards|toward|at)\s+", "", rest).strip()
         if re.fullmatch(r"around|round|back", r):
             st["yaw"] = _wrap(yaw + math.pi)
             return self._in_place("turn", clause, st)
