@@ -104,7 +104,19 @@ def retarget_report(root=None, stride: int = 25) -> dict:
             frames[str(n)] = frames.get(str(n), 0) + int(k)
     # the loader also adds reversed getups (lie-down); count those windows too
     full = cmu.load_cmu_dataset(root, progress=False)
+    extra = {}
+    try:
+        from ssomotion_ros.motion.datasets.deepmimic import load_deepmimic_dataset
+
+        dm_clips = load_deepmimic_dataset()
+        extra["deepmimic_windows_per_action"] = window_counts(make_windows(dm_clips, stride=stride))
+        extra["deepmimic_windows_per_action_stride5"] = window_counts(
+            make_windows(dm_clips, stride=5)
+        )
+    except ImportError as exc:  # optional pybullet
+        extra["deepmimic"] = f"skipped: {exc}"
     return {
+        **extra,
         "clips": clips_out,
         "self_mm_all": _group_stats(np.concatenate(self_all)),
         "bone_deg_all": _group_stats(np.concatenate(bone_all)),
