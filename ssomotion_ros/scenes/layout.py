@@ -263,15 +263,15 @@ class LayoutConfig:
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
-    """Separating-axis test of two convex polygons (K, 2); touching counts as apart."""
-    for poly in (a, b):
-        edges = np.roll(poly, -1, axis=0) - poly
-        normals = np.stack([-edges[:, 1], edges[:, 0]], axis=1)
-        for nrm in normals:
-            pa, pb = a @ nrm, b @ nrm
-            if pa.max() <= pb.min() + 1e-9 or pb.max() <= pa.min() + 1e-9:
-                return False
-    return True
+    """Separating-axis test of two convex quadrilaterals (4, 2); touching counts as apart."""
+    ea = a[[1, 2, 3, 0]] - a
+    eb = b[[1, 2, 3, 0]] - b
+    e = np.concatenate([ea, eb])
+    normals = np.stack([-e[:, 1], e[:, 0]], axis=1)  # (8, 2)
+    pa = a @ normals.T
+    pb = b @ normals.T
+    sep = (pa.max(0) <= pb.min(0) + 1e-9) | (pb.max(0) <= pa.min(0) + 1e-9)
+    return not bool(sep.any())
 
 
 def _inside_room(poly: np.ndarray, room: RoomSpec, tol: float = 1e-6) -> bool:
@@ -360,11 +360,15 @@ class _Grid:
         ii, jj = np.meshgrid(np.arange(self.nx), np.arange(self.ny), indexing="ij")
         self.cx = self.origin[0] + (ii + 0.5) * resolution
         self.cy = self.origin[1] + (jj + 0.5) * resolution
-        self.walls = (self.cx < 0) | (self.cx > room.width) | (self.cy < 0) | (self.cy > room.depth)
+        h = resolution / 2  # cells within half a cell of a wall count as wall (conservative)
+        self.walls = (self.cx < h) | (self.cx > room.width - h)
+        self.walls |= (self.cy < h) | (self.cy > room.depth - h)
 
     def add(self, occ: np.ndarray, obj: PlacedObject) -> None:
-        """Mark the cells whose centres lie in ``obj``'s footprint (in place)."""
-        poly = obj.footprint()
+        """Mark the cells that overlap ``obj``'s footprint (in place): cells whose centres
+        lie in the footprint grown by half a cell diagonal, so walkable cell centres keep
+        ``body_radius`` from the true footprint (conservative rasterisation)."""
+        poly = obj.footprint(self.res * np.sqrt(0.5))
         lo = np.floor((poly.min(0) - self.origin) / self.res).astype(int) - 1
         hi = np.ceil((poly.max(0) - self.origin) / self.res).astype(int) + 1
         lo = np.clip(lo, 0, [self.nx, self.ny])
@@ -610,13 +614,22 @@ def _wrap(a: float) -> float:
 
 
 def _sample_room(
-    parsed: ParsedPrompt, items: list[str], rng: np.random.Generator, grow: float
+    parsed: ParsedPrompt,
+    items: list[str],
+    clutter: list[str],
+    rng: np.random.Generator,
+    grow: float,
 ) -> RoomSpec:
     if parsed.room_size is not None:
         w, d = parsed.room_size
     else:
         w, d = ROOM_SIZES.get(parsed.room_type, ROOM_SIZES["room"])
-        area = sum(np.mean(LIBRARY[n].depth) * np.mean(LIBRARY[n].width) for n in items)
+
+        def fp(n: str) -> float:
+            return float(np.mean(LIBRARY[n].depth) * np.mean(LIBRARY[n].width))
+
+        # freely rotated clutter needs walking room all around: count it 1.7x
+        area = sum(fp(n) for n in items) + 1.7 * sum(fp(n) for n in clutter)
         need = area / LayoutConfig.max_fill
         if need > w * d:
             s = np.sqrt(need / (w * d))
@@ -682,7 +695,7 @@ def generate_spec(
     for attempt in range(cfg.max_attempts):
         if attempt and attempt % cfg.grow_every == 0 and parsed.room_size is None:
             grow *= cfg.grow_factor
-        room = _sample_room(parsed, items + clutter_items, rng, grow)
+        room = _sample_room(parsed, items, clutter_items, rng, grow)
         placer = _Placer(room, cfg, rng)
         ok = True
         iid = 1

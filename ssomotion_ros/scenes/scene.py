@@ -408,20 +408,28 @@ class Scene:
         idx = np.floor((pts - lo) / voxel_size).astype(np.int64)
         idx = np.clip(idx, 0, shape - 1)
         key = (idx[:, 0] * shape[1] + idx[:, 1]) * shape[2] + idx[:, 2]
-        # furniture (instance > 0 and not door/window... any object) wins: sort so that
-        # object samples come last and keep the last sample per voxel
-        prio = (inst > 0).astype(np.int64)
-        order = np.lexsort((prio, key))
-        key, idx, lab, inst, col = key[order], idx[order], lab[order], inst[order], col[order]
-        last = np.r_[key[1:] != key[:-1], True]
+        # dense scatter: room-shell samples first, furniture second (furniture wins)
+        n = int(np.prod(shape))
+        occ = np.zeros(n, bool)
+        g_lab = np.zeros(n, np.int32)
+        g_inst = np.zeros(n, np.int32)
+        g_rgb = np.zeros((n, 3), np.uint8)
+        for sel in (inst <= 0, inst > 0):
+            k = key[sel]
+            occ[k] = True
+            g_lab[k] = lab[sel]
+            g_inst[k] = inst[sel]
+            g_rgb[k] = col[sel]
+        flat = np.flatnonzero(occ)
+        ijk = np.stack(np.unravel_index(flat, tuple(int(x) for x in shape)), axis=1)
         return SemanticOccupancy(
             origin=lo,
             voxel_size=float(voxel_size),
             shape=shape,
-            indices=idx[last].astype(np.int32),
-            label=lab[last].astype(np.int32),
-            instance=inst[last].astype(np.int32),
-            rgb=col[last].astype(np.uint8),
+            indices=ijk.astype(np.int32),
+            label=g_lab[flat],
+            instance=g_inst[flat],
+            rgb=g_rgb[flat],
         )
 
     def save_png(self, path: str | Path, path_xy: np.ndarray | None = None, dpi: int = 110) -> None:

@@ -85,17 +85,18 @@ def test_every_object_reachable_from_door(scenes):
             approaches = [a for a in inst.affordances if a.kind == "approach"]
             assert approaches, f"{inst.name} #{inst.instance_id} has no reachable approach"
             path = fs.path(start, approaches[0].position[:2])
-            # reference check: every path point keeps the body radius (minus a grid cell)
-            # from every footprint and from the walls
+            # reference check: every path point keeps the body radius from every footprint
+            # and from the walls (the exact end points may sit up to half a cell diagonal
+            # off their cell centres)
             dense = np.concatenate(
                 [np.linspace(a, b, 5) for a, b in zip(path[:-1], path[1:])] or [path]
             )
             for poly in polys:
-                assert _poly_dist(dense, poly).min() >= fs.body_radius - fs.resolution
+                assert _poly_dist(dense, poly).min() >= fs.body_radius - 0.75 * fs.resolution
             wall = np.minimum.reduce(
                 [dense[:, 0], room.width - dense[:, 0], dense[:, 1], room.depth - dense[:, 1]]
             )
-            assert wall.min() >= fs.body_radius - fs.resolution
+            assert wall.min() >= fs.body_radius - 0.75 * fs.resolution
 
 
 def test_affordances_are_on_the_objects(scenes):
