@@ -19,7 +19,7 @@ from ssomotion_ros.motion.planning import (
     point_along,
     resample_polyline,
 )
-from ssomotion_ros.motion.planning.grid import _segment_cells_uv
+from ssomotion_ros.motion.planning.grid import _los_uv, _segment_cells_uv
 from ssomotion_ros.motion.planning.search import geodesic_cost, lazy_theta_star
 from ssomotion_ros.sso.types import Affordance, SceneInstance
 
@@ -68,6 +68,24 @@ def test_segment_cells_match_dense_sampling():
         ref = {(int(c) // 1000, int(c) % 1000) for c in code}
         assert ref <= cells  # every touched cell reported
         assert len(cells) <= len(ref) + 2  # and only corner side cells beyond that
+
+
+def test_short_segment_line_of_sight_is_exact():
+    # Random short segments on random grids: the fast path agrees with the traversal.
+    rng = np.random.default_rng(5)
+    for _ in range(2000):
+        free = rng.random((5, 5)) < 0.7
+        p = rng.uniform(1.0, 3.0, 2)
+        q = p + rng.uniform(-1.0, 1.0, 2)
+        on_lines = rng.random() < 0.2
+        if on_lines:  # exact corner passes, endpoints on cell boundaries
+            p, q = np.round(p * 2) / 2, np.round(q * 2) / 2
+        i, j = _segment_cells_uv(p, q).T
+        fast, ref = _los_uv(free, p, q), bool(free[i, j].all())
+        if on_lines:  # may only be more conservative for endpoints on grid corners
+            assert not fast or ref, (p, q)
+        else:
+            assert fast == ref, (p, q)
 
 
 def test_segment_through_corner_includes_side_cells():
@@ -426,3 +444,32 @@ def test_poses_and_lookahead():
     np.testing.assert_allclose(follower.lookahead((3.8, 1.0), 1.0), [4.0, 1.0])  # clamped
     np.testing.assert_allclose(point_along(np.array([[0, 0], [1, 0], [1, 1]]), 1.5), [1, 0.5])
     assert path_poses(np.array([[0.0, 0.0], [0.0, 1.0]]))[1, 2] == pytest.approx(math.pi / 2)
+
+
+def test_random_maps_paths_are_free_and_keep_clearance():
+    rng = np.random.default_rng(7)
+    planner = Planner()
+    solved = 0
+    for _ in range(15):
+        occ = room(80, 80)
+        for _ in range(12):
+            i, j = rng.integers(1, 75, 2)
+            h, w = rng.integers(2, 12, 2)
+            occ[i : i + h, j : j + w] = True
+        g = WalkableGrid.from_occupancy(occ, (0, 0), RES, 0.15)
+        free = np.argwhere(g.free)
+        for _ in range(3):
+            a, b = free[rng.integers(0, len(free), 2)]
+            s, t = g.cell_center(a) + rng.uniform(-0.02, 0.02, 2), g.cell_center(b)
+            res = planner.plan(g, s, t)
+            if g.labels[tuple(a)] != g.labels[tuple(b)]:
+                assert not res.success and res.reason.startswith("goal unreachable")
+                continue
+            assert res.success, res.reason
+            solved += 1
+            np.testing.assert_allclose(res.path[0], s)
+            np.testing.assert_allclose(res.path[-1], t)
+            assert np.all(g.polyline_free(res.path)) and np.all(g.polyline_free(res.waypoints))
+            assert min_obstacle_distance(res.path, occ, RES) >= 0.15 - 1e-6
+            assert res.length >= np.linalg.norm(t - s) - 1e-9
+    assert solved >= 20

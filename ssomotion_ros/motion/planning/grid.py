@@ -286,7 +286,8 @@ class WalkableGrid:
 
 def _segment_ij(u0: float, v0: float, u1: float, v1: float) -> tuple[np.ndarray, np.ndarray]:
     """Rows and columns of the cells touched by the segment (u0, v0) -> (u1, v1) given in
-    cell coordinates; at exact corner passes both cells beside the corner are added."""
+    cell coordinates (may repeat); at exact corner passes both cells beside the corner
+    are added."""
     du = u1 - u0
     dv = v1 - v0
     parts = []
@@ -302,8 +303,8 @@ def _segment_ij(u0: float, v0: float, u1: float, v1: float) -> tuple[np.ndarray,
             parts.append((np.arange(a, b, dtype=np.float64) - v0) / dv)
     if not parts:
         return (
-            np.array([math.floor(0.5 * (v0 + v1))], dtype=np.intp),
-            np.array([math.floor(0.5 * (u0 + u1))], dtype=np.intp),
+            np.array([math.floor(v0), math.floor(v1)], dtype=np.intp),
+            np.array([math.floor(u0), math.floor(u1)], dtype=np.intp),
         )
     ts = parts[0] if len(parts) == 1 else np.concatenate(parts)
     ts.sort()
@@ -312,8 +313,10 @@ def _segment_ij(u0: float, v0: float, u1: float, v1: float) -> tuple[np.ndarray,
     edges[-1] = 1.0
     edges[1:-1] = ts
     mid = 0.5 * (edges[:-1] + edges[1:])
-    i = np.floor(v0 + mid * dv).astype(np.intp)
-    j = np.floor(u0 + mid * du).astype(np.intp)
+    # Interval midpoints, plus the endpoints' own cells (they differ only when an
+    # endpoint lies exactly on a cell boundary; points belong to the cell they floor to).
+    i = np.floor(np.concatenate([[v0, v1], v0 + mid * dv])).astype(np.intp)
+    j = np.floor(np.concatenate([[u0, u1], u0 + mid * du])).astype(np.intp)
     if len(parts) == 2:
         corner = np.flatnonzero(np.diff(ts) < 1e-12)
         if corner.size:
@@ -344,8 +347,17 @@ def _los_uv(free: np.ndarray, p, q) -> bool:
         return False
     i0, i1, j0, j1 = math.floor(v0), math.floor(v1), math.floor(u0), math.floor(u1)
     if abs(i1 - i0) <= 1 and abs(j1 - j0) <= 1:
-        # Within a 2x2 block: check the whole block (exact for neighbouring cell centres
-        # under the no-corner-cutting rule, conservative otherwise).
-        return bool(free[i0, j0] and free[i0, j1] and free[i1, j0] and free[i1, j1])
+        # Short segment (the common case): decide exactly without numpy.
+        if not (free[i0, j0] and free[i1, j1]):
+            return False
+        if i0 == i1 or j0 == j1:
+            return True
+        # Diagonal step: which cell lies between, or both at an exact corner pass.
+        ib, jb = max(i0, i1), max(j0, j1)
+        y = v0 + (jb - u0) * (v1 - v0) / (u1 - u0)
+        if abs(y - ib) < 1e-12:
+            return bool(free[i0, j1] and free[i1, j0])
+        row = ib if y > ib else ib - 1
+        return bool(free[i0, j1]) if row == i0 else bool(free[i1, j0])
     i, j = _segment_ij(u0, v0, u1, v1)
     return bool(free[i, j].all())
