@@ -131,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
             root = args.out / args.suite
             done: dict[int, str] = {}
             index = []
-            for case in cases:
+            from tqdm import tqdm
+
+            for case in tqdm(cases, desc=f"suite {args.suite}", unit="case"):
                 key = id(case.scene)
                 if key not in done:
                     folder = f"scene_{len(done):03d}"
