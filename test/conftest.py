@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,12 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 200))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# Shared test helpers: a module named ``<area>_helpers.py`` in any test folder is
+# importable by name from every test (tests run with --import-mode=importlib).
+for _helper in sorted(Path(__file__).parent.rglob("*_helpers.py")):
+    if str(_helper.parent) not in sys.path:
+        sys.path.insert(0, str(_helper.parent))
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
