@@ -59,6 +59,7 @@ __all__ = [
     "bvh_joint_positions_map",
     "skeleton_from_bvh",
     "load_cmu_dataset",
+    "reversed_getup_labels",
     "default_cmu_root",
 ]
 
@@ -449,6 +450,18 @@ class Clip:
         return int(self.params.shape[0])
 
 
+def reversed_getup_labels(params: np.ndarray, skeleton: Skeleton | None = None) -> np.ndarray:
+    """Labels of a time-reversed get-up (a lie-down), (T, 69) -> (T,) str.
+
+    Labelled afresh (so walking backwards is not ``walk``); any ``stand_up`` left is a
+    reversed sit-down on the way to the floor and becomes ``lie``."""
+    from ssomotion_ros.motion.datasets.labels import label_actions
+
+    acts = label_actions(params, "ground_liedown", skeleton=skeleton)
+    acts[acts == "stand_up"] = "lie"
+    return acts
+
+
 def default_cmu_root() -> Path:
     """``<repo root>/../shared/data/mocap/cmu``."""
     return Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "mocap" / "cmu"
@@ -467,8 +480,8 @@ def load_cmu_dataset(
     root: folder with ``INDEX.tsv`` and the BVH files (default :func:`default_cmu_root`).
     names: optional subset of file stems (e.g. ``["08_01"]``).
     reverse_getups: also add each ``ground_getup`` clip played backwards as
-        ``<name>_reversed`` (getting up from the floor reversed = lying down; its
-        ``stand_up`` frames become ``lie``). Kinematic data is valid backwards in time.
+        ``<name>_reversed`` (getting up from the floor reversed = lying down), labelled by
+        :func:`reversed_getup_labels`. Kinematic data is valid backwards in time.
     Returns a list of :class:`Clip` (30 fps, actions from
     :func:`~ssomotion_ros.motion.datasets.labels.label_actions`).
     """
@@ -506,12 +519,12 @@ def load_cmu_dataset(
             )
         )
         if reverse_getups and row.get("category", "") == "ground_getup":
-            rev_actions = actions[::-1].copy()
-            rev_actions[rev_actions == "stand_up"] = "lie"
+            rev_params = np.ascontiguousarray(params[::-1])
+            rev_actions = reversed_getup_labels(rev_params, skel)
             clips.append(
                 Clip(
                     name=path.stem + "_reversed",
-                    params=np.ascontiguousarray(params[::-1]),
+                    params=rev_params,
                     actions=rev_actions,
                     fps=meta["fps"],
                     category="ground_liedown",

@@ -40,7 +40,7 @@ from ssomotion_ros.body.skeleton import (
     default_skeleton,
     forward_kinematics_np,
 )
-from ssomotion_ros.motion.datasets.cmu import Clip, _kabsch, _min_rotation
+from ssomotion_ros.motion.datasets.cmu import Clip, _kabsch, _min_rotation, reversed_getup_labels
 
 __all__ = [
     "DM_JOINTS",
@@ -315,7 +315,8 @@ def load_deepmimic_dataset(
     one step before the first; turn_left1 and turn_right0 do not close and stay single).
     Get-up clips are labelled by
     :func:`~ssomotion_ros.motion.datasets.labels.label_actions` (lying, then stand_up);
-    with ``reverse_getups`` their time reversal is added with stand_up -> lie.
+    with ``reverse_getups`` their time reversal is added as a lie-down
+    (:func:`~ssomotion_ros.motion.datasets.cmu.reversed_getup_labels`).
     Raises ImportError (with the install command) when pybullet is not installed."""
     from ssomotion_ros.motion.datasets.labels import label_actions
 
@@ -345,9 +346,9 @@ def load_deepmimic_dataset(
         actions = label_actions(params, "ground_getup", skeleton=skel)
         clips.append(Clip(name, params, actions, 30.0, "ground_getup", desc, meta))
         if reverse_getups:
-            rev = actions[::-1].copy()
-            rev[rev == "stand_up"] = "lie"
-            clips.append(Clip(name + "_reversed", np.ascontiguousarray(params[::-1]), rev, 30.0,
+            rev_params = np.ascontiguousarray(params[::-1])
+            rev = reversed_getup_labels(rev_params, skel)
+            clips.append(Clip(name + "_reversed", rev_params, rev, 30.0,
                               "ground_liedown", desc + " (reversed: lying down)",
                               {**meta, "reversed": True}))  # fmt: skip
     return clips

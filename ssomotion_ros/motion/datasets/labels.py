@@ -14,7 +14,8 @@ Posture per frame (hysteresis, then runs shorter than ``min_run_s`` are absorbed
   ``k < standing_thigh_max`` or ``h > h_stand - standing_drop``;
 - standing otherwise; ``h_stand`` is the clip's 90th percentile pelvis height.
 
-Actions: standing frames are ``walk`` when ``v > walk_speed`` else ``idle``; a descent into
+Actions: standing frames are ``walk`` when ``v > walk_speed`` and the body moves within
+``walk_max_angle`` of its heading, else ``idle``; a descent into
 a seated posture (from the last standing-level frame) and the seated frames are ``sit``;
 the rise from seated/lying to standing level is ``stand_up``; lying frames are ``lie``.
 The category restricts labels: ``walk*`` clips only get walk/idle.
@@ -41,6 +42,9 @@ class LabelConfig:
 
     #: Pelvis horizontal speed above which a standing frame is walking, m/s.
     walk_speed: float = 0.25
+    #: Largest angle between the body heading and the pelvis velocity for ``walk``, degrees
+    #: (stepping backwards or sideways, e.g. backing up to a chair, is ``idle``).
+    walk_max_angle: float = 75.0
     #: Smoothing window for the signals, seconds.
     smooth_s: float = 0.2
     #: Thigh slope above which a frame may be seated (enter threshold).
@@ -180,7 +184,21 @@ def label_actions(
             state[t] = cur
         state = _absorb_short_runs(state, max(1, int(round(cfg.min_run_s * fps))))
 
-    labels = np.where(v > cfg.walk_speed, "walk", "idle").astype("<U8")
+    # walking = moving fast enough roughly along the body heading
+    from ssomotion_ros.motion.datasets.augment import heading
+
+    nv = max(n, int(round(0.5 * fps)))
+    vel = (
+        np.gradient(sig["joints"][:, 0, :2].astype(np.float64), axis=0)
+        if T > 1
+        else (np.zeros((T, 2)))
+    )
+    vel = np.stack([_smooth(vel[:, 0], nv), _smooth(vel[:, 1], nv)], axis=1)
+    hd = heading(np.asarray(params))
+    fwd = np.stack([np.cos(hd), np.sin(hd)], axis=1)
+    cos = np.sum(vel * fwd, axis=1) / np.maximum(np.linalg.norm(vel, axis=1), 1e-9)
+    walking = (v > cfg.walk_speed) & (cos > np.cos(np.radians(cfg.walk_max_angle)))
+    labels = np.where(walking, "walk", "idle").astype("<U8")
     labels[state == SEAT] = "sit"
     labels[state == LIE] = "lie"
     span = int(round(cfg.transition_s * fps))
