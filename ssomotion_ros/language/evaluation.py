@@ -28,6 +28,7 @@ CASE_FILES: dict[str, str] = {
     "generated.jsonl": "generated",
     "heldout.yaml": "heldout",
     "heldout2.yaml": "heldout",
+    "heldout3.yaml": "heldout",
 }
 #: Default tolerance on free-target goal positions (metres) and facings (degrees).
 GOAL_TOL_M = 0.25

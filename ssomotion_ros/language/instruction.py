@@ -795,13 +795,14 @@ class Grounder:
                 return words
         xy = self.scene.xy
         singles = [o for o in others if len(self.scene.by_class[self.scene.keys[o]]) == 1]
-        for o in sorted(singles, key=lambda o: float(np.linalg.norm(xy[o] - xy[i]))):
+        # "the chair next to the <object>": the three closest uniquely named objects
+        near = sorted(singles, key=lambda o: float(np.linalg.norm(xy[o] - xy[i])))[:3]
+        for o in near:
             name = self.scene.instances[o].name
             d = {j: float(np.linalg.norm(xy[j] - xy[o])) for j in cands}
             rest = sorted(v for j, v in d.items() if j != i)
             if rest and rest[0] - d[i] >= self.cfg.relation_margin_m:
                 return f"the {label} next to the {name}"
-            break
         x, y = xy[i]
         return f"the {label} at ({x:.1f}, {y:.1f})"
 

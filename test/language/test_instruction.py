@@ -123,7 +123,9 @@ def test_wait(run, text, seconds):
     [("turn left", 0, 90), ("turn right", 90, 0), ("turn around", 45, -135),
      ("turn 45 degrees to the left", 0, 45), ("turn right by 30 degrees", 0, -30),
      ("face the bookshelf", 0, math.degrees(math.atan2(3.0, 0.5))),
-     ("turn towards the tv", 30, 180)],
+     ("turn towards the tv", 30, 180), ("turn to your left", 0, 90),
+     ("turn to the right", 0, -90), ("rotate 180 degrees", 0, 180), ("look left", 10, 100),
+     ("turn 90 degrees clockwise", 0, -90)],
 )  # fmt: skip
 def test_turn(run, text, yaw_deg, facing):
     plan = run(text, yaw_deg=yaw_deg)
@@ -178,6 +180,9 @@ def test_free_targets(run, text, yaw_deg, goal):
         ("walk to the chair left of the table", "chair_n"),
         ("walk to the chair right of the table", "chair_s"),
         ("sit on a chair", "chair_n"),
+        ("sit on one of the chairs", "chair_n"),
+        ("sit on the stool in the middle", "stool_2"),
+        ("sit on the middle stool", "stool_2"),
     ],
 )
 def test_kitchen_references(run, key, text, target):
@@ -272,6 +277,9 @@ def test_ellipsis_and_ordinal_after_turn(run, key):
         ("lie on the chair", "living", "impossible", "things to lie on here: sofa"),
         ("sit on the box", "hall", "impossible", "box"),
         ("sit on the fifth chair", "kitchen", "out_of_range", "only 4 chairs"),
+        ("walk to the middle box", "hall", "out_of_range", "at least 3 boxes"),
+        ("turn", "living", "not_understood", "turn which way"),
+        ("wait for the bus", "living", "not_understood", "how long"),
         ("sing a song", "living", "not_understood", "didn't understand"),
         ("walk to the chair behind the lamp", "living", "no_match", "no chair is behind"),
         ("walk to the door, then sit on the table", "living", "impossible", "step 2"),
