@@ -220,3 +220,18 @@ def test_humanise_loader_and_safe_unpickling(tmp_path):
         pickle.dump((Evil(), np.zeros(10)), fh)
     with pytest.raises(ValueError, match="refusing"):
         amass.load_humanise_motion(tmp_path / "motions" / "000001.pkl")
+
+
+def test_label_walk_needs_motion_along_heading():
+    T = 60
+    fwd = np.zeros((T, 69), np.float32)
+    fwd[:, 66] = np.arange(T) / 30.0 * 1.0  # 1 m/s along +x, facing +x
+    back = fwd.copy()
+    back[:, 66] *= -1.0  # backing up
+    side = np.zeros((T, 69), np.float32)
+    side[:, 67] = np.arange(T) / 30.0  # sidestep along +y
+    assert set(label_actions(fwd, "walk")) == {"walk"}
+    assert set(label_actions(back, "walk")) == {"idle"}
+    assert set(label_actions(side, "walk")) == {"idle"}
+    turned = rotate_z(fwd, 2.0)  # rotating the whole motion keeps it a walk
+    assert set(label_actions(turned, "walk")) == {"walk"}
