@@ -1,18 +1,13 @@
 """Capsule proxy, mannequin meshes and the SMPL-X adapter."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from body_helpers import write_synthetic_smplx
 
 from ssomotion_ros.body.collision import body_points, capsule_table, penetration_depth
 from ssomotion_ros.body.mannequin import MannequinMesh
 from ssomotion_ros.body.skeleton import forward_kinematics, forward_kinematics_np
-
-sys.path.insert(0, str(Path(__file__).parent))
-from smplx_synthetic import write_synthetic_smplx  # noqa: E402
 
 
 def test_body_points_numpy_torch_agree_and_lie_on_bones():
