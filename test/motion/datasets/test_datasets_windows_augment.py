@@ -235,3 +235,44 @@ def test_label_walk_needs_motion_along_heading():
     assert set(label_actions(side, "walk")) == {"idle"}
     turned = rotate_z(fwd, 2.0)  # rotating the whole motion keeps it a walk
     assert set(label_actions(turned, "walk")) == {"walk"}
+
+
+def test_export_amass_folder_and_cli(tmp_path, capsys):
+    from ssomotion_ros.cli.commands import data as data_cmd
+    from ssomotion_ros.motion.datasets.export import export_clips, load_source
+
+    p, go, trans = _amass_like(60)
+    poses = np.zeros((60, 165))
+    poses[:, :3], poses[:, 3:66] = go, p[:, 3:66]
+    (tmp_path / "amass" / "subj1").mkdir(parents=True)
+    np.savez(
+        tmp_path / "amass" / "subj1" / "walk_poses.npz",
+        poses=poses,
+        trans=trans,
+        mocap_frame_rate=30.0,
+    )
+    clips = load_source("amass", tmp_path / "amass", progress=False)
+    assert [c.name for c in clips] == ["subj1_walk_poses"] and len(clips[0].actions) == 60
+    (path,) = export_clips(clips, tmp_path / "out")
+    with np.load(path) as z:
+        np.testing.assert_array_equal(z["params"], clips[0].params)
+        assert z["actions"].shape == (60,)
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    data_cmd.configure(parser)
+    args = parser.parse_args(
+        [
+            "--source",
+            "amass",
+            "--input",
+            str(tmp_path / "amass"),
+            "--out",
+            str(tmp_path / "out2"),
+            "--quiet",
+        ]
+    )
+    assert data_cmd.run(args) == 0 and (tmp_path / "out2" / "subj1_walk_poses.npz").is_file()
+    args = parser.parse_args(["--source", "humanise", "--input", str(tmp_path / "nope")])
+    assert data_cmd.run(args) == 2
+    assert "annotation.csv" in capsys.readouterr().err
