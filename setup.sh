@@ -100,7 +100,7 @@ else
 fi
 
 # --- 5. Messages: colcon build into the venv -------------------------------------------
-h=$(hash_of CMakeLists.txt package.xml msg/*.msg launch/* config/*.yaml; echo "$ROS_MODE")
+h=$(hash_of CMakeLists.txt package.xml msg/*.msg; echo "$ROS_MODE")
 if stamp_ok build "$h" && "$VENV/bin/python" -c 'import ssomotion_ros.msg' 2>/dev/null; then
   say "messages already built"
 else
