@@ -26,6 +26,7 @@ import numpy as np
 
 from ssomotion_ros.body.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
 from ssomotion_ros.body.skeleton import R_NATIVE_TO_MAP, Skeleton, default_skeleton
+from ssomotion_ros.motion.datasets.augment import level_floor as _level_floor
 from ssomotion_ros.motion.datasets.augment import resample
 from ssomotion_ros.motion.datasets.cmu import Clip
 
@@ -83,13 +84,18 @@ def smplx_world_to_params(
 
 
 def load_amass_npz(
-    path: str | Path, fps: float = 30.0, skeleton: Skeleton | None = None
+    path: str | Path,
+    fps: float = 30.0,
+    skeleton: Skeleton | None = None,
+    level_floor: bool = True,
 ) -> tuple[np.ndarray, dict]:
     """Read an AMASS SMPL-X (``poses`` (T, 165)) or SMPL-H (``poses`` (T, 156)) ``.npz``.
 
     Uses ``poses[:, :3]`` (root), ``poses[:, 3:66]`` (21 body joints), ``trans`` (T, 3),
     ``mocap_frame_rate`` (SMPL-X) or ``mocap_framerate`` (SMPL-H), optional ``betas``.
-    Returns (params (T', 69) float32 resampled to ``fps``, meta dict)."""
+    AMASS does not guarantee the floor at z = 0 for every subset; with ``level_floor`` the
+    feet are put on z = 0 (:func:`~ssomotion_ros.motion.datasets.augment.level_floor`, shift
+    in ``meta["floor_shift_m"]``). Returns (params (T', 69) float32 at ``fps``, meta)."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"AMASS file not found: {p}")
@@ -120,7 +126,10 @@ def load_amass_npz(
     params = smplx_world_to_params(poses[:, :3], poses[:, 3:66], trans, betas, skeleton)
     if abs(src_fps - fps) > 1e-3 and len(params) >= 2:
         params = resample(params, src_fps, fps)
-    meta = {"source_fps": src_fps, "fps": float(fps), "gender": gender,
+    shift = 0.0
+    if level_floor:
+        params, shift = _level_floor(params, skeleton)
+    meta = {"floor_shift_m": shift, "source_fps": src_fps, "fps": float(fps), "gender": gender,
             "model": "smplx" if poses.shape[1] == 165 else "smplh", "path": str(p)}  # fmt: skip
     return params, meta
 

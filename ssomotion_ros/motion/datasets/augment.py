@@ -33,6 +33,7 @@ __all__ = [
     "change_speed",
     "AugmentConfig",
     "random_augment",
+    "level_floor",
 ]
 
 
@@ -162,6 +163,29 @@ def change_speed(params: np.ndarray, factor: float) -> np.ndarray:
     if not factor > 0:
         raise ValueError(f"speed factor must be > 0, got {factor}")
     return resample(params, 1.0, 1.0 / factor)
+
+
+def level_floor(
+    params: np.ndarray, skeleton: Skeleton | None = None, max_shift: float = 0.15
+) -> tuple[np.ndarray, float]:
+    """Shift a (T, 69) motion vertically so its feet rest on z = 0.
+
+    The contact height per frame is the lowest of the ankle/foot joints above their rest
+    height; its 5th percentile over the clip is moved to 0. Shifts larger than ``max_shift``
+    metres are not applied (returned shift 0.0). Returns (params float32, shift metres)."""
+    from ssomotion_ros.body.skeleton import forward_kinematics_np
+
+    check_params(params)
+    skel = skeleton if skeleton is not None else default_skeleton()
+    p = np.array(params, dtype=np.float32)
+    j = forward_kinematics_np(p, skel)
+    rest = skel.rest_joints()
+    feet = [7, 8, 10, 11]
+    est = float(np.percentile(np.min(j[..., feet, 2] - rest[feet, 2], axis=-1), 5))
+    if abs(est) > max_shift:
+        return p, 0.0
+    p[..., 68] -= est
+    return p, -est
 
 
 @dataclass

@@ -171,8 +171,12 @@ def test_amass_npz_roundtrip(tmp_path):
         betas=np.zeros(16),
         gender=np.array("neutral"),
     )
-    q, meta = amass.load_amass_npz(f)
+    q, meta = amass.load_amass_npz(f, level_floor=False)
     np.testing.assert_allclose(forward_kinematics_np(q), forward_kinematics_np(p), atol=1e-4)
+    lev, meta_l = amass.load_amass_npz(f)
+    np.testing.assert_allclose(lev[:, 68] - q[:, 68], meta_l["floor_shift_m"], atol=1e-6)
+    feet = forward_kinematics_np(lev)[:, [7, 8, 10, 11], 2]
+    assert feet.min() > -0.05
     assert meta["model"] == "smplx"
     # 60 fps SMPL-H file -> resampled to 30 fps
     f2 = tmp_path / "h.npz"
