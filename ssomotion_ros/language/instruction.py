@@ -480,7 +480,8 @@ class _Scene:
         self.zmin = lo[:, 2].copy()
         self.volumes = np.prod(np.maximum(hi - lo, 0.0), axis=1)
         #: lower-cased class name per instance, and class name -> instance indices
-        self.keys = [inst.name.strip().lower() for inst in self.instances]
+        # "night_stand" / "Night-Stand" -> "night stand" (vocabularies differ in style)
+        self.keys = [re.sub(r"[\s_\-]+", " ", inst.name).strip().lower() for inst in self.instances]
         self.by_class: dict[str, list[int]] = {}
         for i, k in enumerate(self.keys):
             self.by_class.setdefault(k, []).append(i)
@@ -556,7 +557,7 @@ class Grounder:
         return to_agent if side == "front_of" else -to_agent
 
     # -- noun phrases -------------------------------------------------------------------
-    def ground(self, np_: NounPhrase, st, role: str = "target") -> tuple[int, float]:
+    def ground(self, np_: NounPhrase, st) -> tuple[int, float]:
         """(instance index, confidence) for a noun phrase; raises _Reject."""
         cands, sim = self.candidates(np_, st)
         if len(cands) == 1:
@@ -617,7 +618,7 @@ class Grounder:
     def _ground_refs(self, ref: NounPhrase, st) -> list[int]:
         """Reference objects of a relation: all matching instances unless qualified."""
         if ref.qualified or ref.pronoun:
-            i, _ = self.ground(ref, st, role="reference")
+            i, _ = self.ground(ref, st)
             return [i]
         cands, _ = self.candidates(ref, st)
         return cands

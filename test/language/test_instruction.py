@@ -362,3 +362,20 @@ def test_custom_affordance_and_config(encoder):
     strict = GroundingConfig(match_threshold=0.99)
     plan = parse_and_ground("sit on the wooden box", [crate], (0, 0, 0), encoder, strict)
     assert plan.rejection.code == "unknown_target"
+
+
+def test_label_name_styles(encoder):
+    """Mapper vocabularies write names as 'night_stand' or 'Dining-Table'."""
+
+    def box(iid, name, x):
+        return SceneInstance(
+            instance_id=iid, label=iid, name=name, centroid=np.array([x, 0.0, 0.3]),
+            bbox_min=np.array([x - 0.2, -0.2, 0.0]), bbox_max=np.array([x + 0.2, 0.2, 0.6]),
+        )  # fmt: skip
+
+    insts = [box(1, "night_stand", 2.0), box(2, "Dining-Table", -2.0)]
+    plan = parse_and_ground(
+        "go to the night stand, then to the dining table", insts, (0, 0, 0), encoder
+    )
+    assert [g.target_id for g in plan.goals] == [1, 2]
+    assert plan.goals[0].target_name == "night_stand"
