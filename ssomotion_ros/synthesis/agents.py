@@ -118,7 +118,12 @@ def parse_spawn_poses(text: str) -> dict[str, tuple[float, float, float]]:
             nums = [float(v) for v in vals.split(",")]
         except ValueError:
             nums = []
-        if not sep or not name.strip() or len(nums) not in (2, 3) or not all(map(math.isfinite, nums)):
+        if (
+            not sep
+            or not name.strip()
+            or len(nums) not in (2, 3)
+            or not all(map(math.isfinite, nums))
+        ):
             raise ValueError(
                 f"bad spawn pose {part!r}: write 'name=x,y[,yaw]' (metres, radians), "
                 "entries separated by ';'"
@@ -170,7 +175,9 @@ class Playback:
         self._lock = threading.Condition()
         self._frames: deque = deque()  # (request_id, frame, params, joints, action)
         p = np.asarray(first.params, np.float32)
-        self._current = PlaybackFrame(agent_id, p, forward_kinematics_np(p), np.zeros(3, np.float32))
+        self._current = PlaybackFrame(
+            agent_id, p, forward_kinematics_np(p), np.zeros(3, np.float32)
+        )
         self._next_due: float | None = None
         self._played: dict[str, int] = {}  # request id -> frames played
         self._texts: dict[str, str] = {}
@@ -184,7 +191,13 @@ class Playback:
             self._paths[rid] = window.planned_path
             for k in range(window.num_frames):
                 self._frames.append(
-                    (rid, window.start_frame + k, window.params[k], window.joints[k], window.actions[k])
+                    (
+                        rid,
+                        window.start_frame + k,
+                        window.params[k],
+                        window.joints[k],
+                        window.actions[k],
+                    )
                 )
             self._lock.notify_all()
 

@@ -287,6 +287,16 @@ def extract_gait_cycle(params: np.ndarray) -> tuple[np.ndarray, float, tuple[int
     return canon[:-1], stride, (int(a), int(b))
 
 
+def _level(params: np.ndarray, frames: slice = slice(None)) -> np.ndarray:
+    """Shift a clip vertically so its lowest foot joint over ``frames`` touches z = 0
+    (the retargeted clips float a few centimetres)."""
+    out = np.array(params, np.float64)
+    j = forward_kinematics_np(out[frames])
+    low = float(j[:, [7, 8, 10, 11], 2].min())
+    out[:, 68] -= low
+    return out
+
+
 def _descent(params: np.ndarray) -> np.ndarray:
     """(T,) in [0, 1]: how far the pelvis is down from its first to its lowest height."""
     z = _BODY.pelvis(params)[:, 2]
@@ -330,7 +340,7 @@ def _prepare_lie(params: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, i
 
 
 def _cache_key(cfg: BaselineConfig, root: Path) -> str:
-    h = hashlib.sha1(repr((cfg.walk_clip, cfg.sit_clip, cfg.lie_clip, "v1")).encode())
+    h = hashlib.sha1(repr((cfg.walk_clip, cfg.sit_clip, cfg.lie_clip, "v3")).encode())
     for stem in (cfg.walk_clip, cfg.sit_clip, cfg.lie_clip.replace("_reversed", "")):
         f = root / f"{stem}.bvh"
         if f.is_file():
@@ -376,7 +386,10 @@ def load_library(config: BaselineConfig | None = None) -> MotionLibrary:
         walk, stride, span = extract_gait_cycle(clips[cfg.walk_clip].params)
         sit, seated = _prepare_sit(clips[cfg.sit_clip].params, clips[cfg.sit_clip].actions)
         lie, down = _prepare_lie(clips[cfg.lie_clip].params, clips[cfg.lie_clip].actions)
-        idle = _canonicalize(sit[:1], 0.0, _BODY.pelvis(sit[0])[:2])[0]
+        walk = _level(walk)
+        sit = _level(sit, slice(0, 3))
+        lie = _level(lie, slice(0, 3))
+        idle = _canonicalize(sit[:1], heading_of(sit[0]), _BODY.pelvis(sit[0])[:2])[0]
         lib = MotionLibrary(
             walk,
             stride,
@@ -527,7 +540,11 @@ class BaselineSynthesizer:
         if state.params is None:
             fz = float(self._floor(scene, state.xy)[0])
             state = BodyState(
-                state.x, state.y, state.yaw, state.posture, rest_params(*state.xy, state.yaw, fz, lib.idle)
+                state.x,
+                state.y,
+                state.yaw,
+                state.posture,
+                rest_params(*state.xy, state.yaw, fz, lib.idle),
             )
         segments = self._plan_segments(goal, scene, state)  # raises SynthesisError
         return self._windows(goal, segments, state, cancel, agent_id, request_id)
@@ -580,7 +597,7 @@ class BaselineSynthesizer:
                 # the walk/turn labels per frame; clip segments carry their own action
                 buf.append(chunk)
                 acts.extend([seg.action] * len(chunk))
-                while sum(len(b) for b in buf) >= cfg.window:
+                while sum(len(b) for b in buf) > cfg.window:  # keep frames for the final one
                     allf = np.concatenate(buf)
                     out, rest = allf[: cfg.window], allf[cfg.window :]
                     a_out, acts = acts[: cfg.window], acts[cfg.window :]
@@ -665,7 +682,9 @@ class BaselineSynthesizer:
             else:
                 segs.append(self._stand_up(state, scene))
         elif act == "turn":
-            segs.append(self._turn(state, float(goal.facing if goal.facing is not None else state.yaw)))
+            segs.append(
+                self._turn(state, float(goal.facing if goal.facing is not None else state.yaw))
+            )
         elif act == "wait":
             segs.append(self._hold(state, float(goal.duration_s or 1.0), "idle", state.posture))
         else:
@@ -703,7 +722,9 @@ class BaselineSynthesizer:
             back = _interp_path(path, s_cum, np.maximum(sv - 0.05, 0.0))
             d = ahead - back
             # at the very end the look-ahead collapses: use the last segment direction
-            end_dir = path[-1] - path[max(0, len(path) - 3)] if len(path) > 1 else np.array([1.0, 0])
+            end_dir = (
+                path[-1] - path[max(0, len(path) - 3)] if len(path) > 1 else np.array([1.0, 0])
+            )
             small = np.linalg.norm(d, axis=1) < 1e-3
             d[small] = end_dir
             yaw = np.arctan2(d[:, 1], d[:, 0])
@@ -764,7 +785,11 @@ class BaselineSynthesizer:
         cfg = self.config
         c = ap.contact_pose
         clip = self._clip_at(
-            lib.sit, lib.sit_seated, c, ap.stand_pose[:2], float(c[2]) + cfg.sitting_pelvis_above_seat
+            lib.sit,
+            lib.sit_seated,
+            c,
+            ap.stand_pose[:2],
+            float(c[2]) + cfg.sitting_pelvis_above_seat,
         )
         hold = np.repeat(clip[-1:], int(round(cfg.sit_hold_s * FPS)), 0)
         chunk = np.concatenate([clip, hold])
@@ -775,7 +800,11 @@ class BaselineSynthesizer:
         cfg = self.config
         c = ap.contact_pose
         clip = self._clip_at(
-            lib.lie, lib.lie_down, c, ap.stand_pose[:2], float(c[2]) + cfg.lying_pelvis_above_surface
+            lib.lie,
+            lib.lie_down,
+            c,
+            ap.stand_pose[:2],
+            float(c[2]) + cfg.lying_pelvis_above_surface,
         )
         hold = np.repeat(clip[-1:], int(round(cfg.lie_hold_s * FPS)), 0)
         chunk = np.concatenate([clip, hold])
@@ -815,7 +844,7 @@ class BaselineSynthesizer:
         return _Segment(action, iter([frames]), posture)
 
     def _turn(self, state: BodyState, yaw: float) -> _Segment:
-        d = float(_wrap(yaw - state.yaw))
+        d = float(_wrap(yaw - heading_of(state.params)))
         n = max(2, int(round(abs(math.degrees(d)) / self.config.turn_rate_deg * FPS)))
         w = _smoothstep(np.arange(1, n + 1) / n)
         base = np.asarray(state.params, np.float64)

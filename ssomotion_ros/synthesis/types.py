@@ -70,6 +70,8 @@ class BodyState:
             setattr(self, name, v)
         if self.posture not in POSTURES:
             raise ValueError(f"posture must be one of {POSTURES}, got {self.posture!r}")
+        if self.stand_xy is not None:
+            self.stand_xy = np.asarray(self.stand_xy, np.float64).reshape(2)
         if self.params is not None:
             p = np.asarray(self.params, np.float32).reshape(-1)
             if p.shape != (PARAM_DIM,) or not np.all(np.isfinite(p)):
@@ -131,7 +133,9 @@ class MotionWindow:
         self.planned_path = np.asarray(self.planned_path, np.float64).reshape(-1, 2)
         t = self.params.shape[0] if self.params.ndim == 2 else -1
         if self.params.shape != (t, PARAM_DIM) or t < 1:
-            raise ValueError(f"params must be (T, {PARAM_DIM}) with T >= 1, got {self.params.shape}")
+            raise ValueError(
+                f"params must be (T, {PARAM_DIM}) with T >= 1, got {self.params.shape}"
+            )
         if self.joints.shape != (t, NUM_JOINTS, 3):
             raise ValueError(f"joints must be ({t}, {NUM_JOINTS}, 3), got {self.joints.shape}")
         if self.root_poses.shape != (t, 7):
