@@ -162,3 +162,29 @@ def test_load_cmu_dataset_labels():
 def test_load_cmu_dataset_missing_root(tmp_path):
     with pytest.raises(FileNotFoundError, match="INDEX.tsv"):
         cmu.load_cmu_dataset(tmp_path)
+
+
+@needs_cmu
+def test_knee_euler_flips_do_not_change_the_output():
+    """An equivalent Euler triple (z+180, 180-y, x+180) on the knee channels (the
+    conversion artefact) gives the same rotation, so the same parameters; a genuine one-frame
+    spike is detected and repaired."""
+    import copy
+
+    clip = read_bvh(CMU_ROOT / "08_01.bvh")
+    ref, _ = cmu.bvh_to_smpl(clip)
+    flipped = copy.deepcopy(clip)
+    a, _ = clip._channel_slices()[clip.index("LeftLeg")]
+    z, y, x = (flipped.frames[20:30, a + k].copy() for k in range(3))
+    flipped.frames[20:30, a : a + 3] = np.stack([z + 180, 180 - y, x + 180], 1)
+    out, meta = cmu.bvh_to_smpl(flipped)
+    np.testing.assert_allclose(out, ref, atol=1e-4)
+    assert meta["repaired_frames"] == []
+
+    spiky = copy.deepcopy(clip)
+    spiky.frames[40, a + 2] += 150.0  # one frame with the knee bent by an extra 150 degrees
+    out2, meta2 = cmu.bvh_to_smpl(spiky)
+    assert 40 in meta2["repaired_frames"]
+    knee = 3 + 3 * (4 - 1)  # body_pose of left_knee
+    t = 39  # output frame of source frame 40 (the bind frame is dropped)
+    assert np.abs(out2[t, knee : knee + 3] - ref[t, knee : knee + 3]).max() < 0.15
