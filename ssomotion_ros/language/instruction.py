@@ -359,6 +359,21 @@ def _parse_free(rest: str, verb: str, cfg: GroundingConfig):
     return direction[0] * d, direction[1] * d
 
 
+def _between_parts(ref_part: str) -> list[str]:
+    """The two reference phrases of "between A and B"; a single plural phrase ("the two
+    boxes", "the boxes") is used for both sides (any two distinct instances)."""
+    parts = re.split(r"\s+and\s+", ref_part, maxsplit=1)
+    if len(parts) == 2:
+        return parts
+    plural = re.sub(r"\b(?:two|both)\s+", "", ref_part).strip()
+    if re.search(r"s$", plural):
+        return [plural, plural]
+    raise _Reject(
+        "not_understood",
+        f"'between' needs two objects ('between the sofa and the tv'); got '{ref_part}'",
+    )
+
+
 def parse_noun_phrase(text: str) -> NounPhrase:
     """Parse an object reference such as "the second chair from the left next to the desk"."""
     t = text.strip()
@@ -397,19 +412,17 @@ def parse_noun_phrase(text: str) -> NounPhrase:
     words = t.split(" ")
     for i in range(1, len(words)):
         tail = " ".join(words[i:])
-        for phrase, rel in _RELATIONS:
+        relations = list(_RELATIONS)
+        if re.match(r"^(?:nearest|closest) (?:the|a|an|your)\b", tail):
+            relations += [("nearest", "near"), ("closest", "near")]  # "nearest the sink"
+        for phrase, rel in relations:
             if tail.startswith(phrase + " "):
                 head_part = " ".join(words[:i])
                 ref_part = tail[len(phrase) + 1 :]
                 np_.relation = rel
                 if rel == "between":
-                    parts = re.split(r"\s+and\s+", ref_part, maxsplit=1)
-                    if len(parts) != 2:
-                        raise _Reject(
-                            "not_understood",
-                            f"'between' needs two objects ('between the sofa and the tv'); "
-                            f"got '{ref_part}'",
-                        )
+                    # "between the sofa and the tv", or one plural: "between the (two) boxes"
+                    parts = _between_parts(ref_part)
                     np_.refs = [parse_noun_phrase(p) for p in parts]
                 else:
                     np_.refs = [parse_noun_phrase(ref_part)]
@@ -441,6 +454,12 @@ def parse_noun_phrase(text: str) -> NounPhrase:
     if toks and toks[-1] == "one" and len(toks) > 1:
         toks = toks[:-1]
     np_.head = " ".join(toks)
+    if re.search(r"\band\b", np_.head):
+        raise _Reject(
+            "not_understood",
+            f"didn't understand '{np_.head}'; name one object per step and join steps "
+            "with 'then' (e.g. 'walk to the door, then turn left')",
+        )
     if not np_.head and not np_.qualified:
         np_.pronoun = t.strip() in _PRONOUNS or not t.strip()
     return np_
@@ -1124,13 +1143,20 @@ class _ClauseParser:
                 m.group(1), "left_of" if "left" in m.group(1) else "right_of"
             )
             if rel == "between":
-                parts = re.split(r"\s+and\s+", m.group(2), maxsplit=1)
-                if len(parts) != 2:
-                    raise _Reject(
-                        "not_understood", "between what? say 'between the sofa and the tv'"
-                    )
-                a, ca = g.ground(parse_noun_phrase(parts[0]), st)
-                b, cb = g.ground(parse_noun_phrase(parts[1]), st)
+                parts = _between_parts(m.group(2))
+                if parts[0] == parts[1]:  # "between the two boxes": exactly two needed
+                    pair, ca = g.candidates(parse_noun_phrase(parts[0]), st)
+                    if len(pair) != 2:
+                        name = g.scene.instances[pair[0]].name
+                        raise _Reject(
+                            "ambiguous",
+                            f"{len(pair)} {_plural(name, len(pair))} here; say between which "
+                            "two (e.g. 'between the sofa and the tv')",
+                        )
+                    (a, b), cb = pair, ca
+                else:
+                    a, ca = g.ground(parse_noun_phrase(parts[0]), st)
+                    b, cb = g.ground(parse_noun_phrase(parts[1]), st)
                 mid = (g.scene.xy[a] + g.scene.xy[b]) / 2.0
                 z = float(min(g.scene.zmin[a], g.scene.zmin[b]))
                 pos = np.array([mid[0], mid[1], z])

@@ -183,6 +183,7 @@ def test_free_targets(run, text, yaw_deg, goal):
         ("sit on one of the chairs", "chair_n"),
         ("sit on the stool in the middle", "stool_2"),
         ("sit on the middle stool", "stool_2"),
+        ("go to the stool nearest the sink", "stool_1"),
     ],
 )
 def test_kitchen_references(run, key, text, target):
@@ -213,6 +214,8 @@ def test_between_and_nested(run, key):
     assert _targets(run("walk to the chair behind the left box", "hall")) == [
         key("hall", "chair_mid")
     ]
+    plan = run("walk between the two boxes", "hall")
+    np.testing.assert_allclose(plan.goals[0].position[:2], [2.0, 0.0])
     plan = run("walk between the sofa and the tv")
     assert plan.goals[0].target_id is None
     np.testing.assert_allclose(plan.goals[0].position[:2], [0.75, 0.0])
@@ -280,6 +283,8 @@ def test_ellipsis_and_ordinal_after_turn(run, key):
         ("walk to the middle box", "hall", "out_of_range", "at least 3 boxes"),
         ("turn", "living", "not_understood", "turn which way"),
         ("wait for the bus", "living", "not_understood", "how long"),
+        ("go to the door and leave", "living", "not_understood", "door and leave"),
+        ("walk between the chairs", "kitchen", "ambiguous", "4 chairs here"),
         ("sing a song", "living", "not_understood", "didn't understand"),
         ("walk to the chair behind the lamp", "living", "no_match", "no chair is behind"),
         ("walk to the door, then sit on the table", "living", "impossible", "step 2"),
