@@ -214,20 +214,25 @@ def _default() -> Skeleton:
     return default_skeleton()
 
 
-def check_params(params: torch.Tensor | np.ndarray, name: str = "params") -> None:
-    """Raise ValueError unless ``params`` has shape (..., 69) and is finite."""
+def check_params(
+    params: torch.Tensor | np.ndarray, name: str = "params", finite: bool = True
+) -> None:
+    """Raise ValueError unless ``params`` has shape (..., 69) (and, with ``finite``, holds no
+    NaN/inf). The finiteness check reads the values: on a GPU tensor it synchronises."""
     shape = tuple(params.shape)
     if len(shape) < 1 or shape[-1] != PARAM_DIM:
         raise ValueError(
             f"{name}: expected shape (..., 69) = [global_orient 3 | body_pose 63 | transl 3], "
             f"got {shape}"
         )
-    finite = (
+    if not finite:
+        return
+    ok = (
         torch.isfinite(params).all()
         if isinstance(params, torch.Tensor)
         else (np.isfinite(params).all())
     )
-    if not bool(finite):
+    if not bool(ok):
         raise ValueError(f"{name}: contains NaN or inf")
 
 
@@ -261,6 +266,7 @@ def forward_kinematics(
     params: torch.Tensor,
     skeleton: Skeleton | None = None,
     return_rotations: bool = False,
+    check_finite: bool | None = None,
 ):
     """Joint positions from 69-d body parameters (batched, differentiable).
 
@@ -268,6 +274,8 @@ def forward_kinematics(
         radians / metres, map frame (see module docstring). Any device.
     skeleton: rest skeleton; default :func:`default_skeleton`.
     return_rotations: also return the rest-relative global rotations.
+    check_finite: raise ValueError on NaN/inf input. Default: on CPU tensors only (on a GPU
+        the check would synchronise the device every call; NaNs then propagate).
 
     Returns joints (..., 22, 3) metres, map frame, same dtype/device as ``params``; with
     ``return_rotations`` a tuple ``(joints, rotations (..., 22, 3, 3))``.
@@ -277,7 +285,9 @@ def forward_kinematics(
             "forward_kinematics: params must be a torch.Tensor; use "
             "forward_kinematics_np for numpy arrays"
         )
-    check_params(params)
+    if check_finite is None:
+        check_finite = params.device.type == "cpu"
+    check_params(params, finite=check_finite)
     if not params.is_floating_point():
         raise ValueError(f"params must be a float tensor, got {params.dtype}")
     skel = skeleton if skeleton is not None else _default()

@@ -17,7 +17,13 @@ NAME = "bench"
 HELP = "run a speed/memory benchmark (figures plus ratios against a peer)"
 
 #: Modules that provide benchmarks (see the module docstring).
-PROVIDERS: list[str] = ["ssomotion_ros.motion.planning.bench", "ssomotion_ros.language.bench", "ssomotion_ros.sso.bench", "ssomotion_ros.motion.bench"]
+PROVIDERS: list[str] = [
+    "ssomotion_ros.motion.planning.bench",
+    "ssomotion_ros.language.bench",
+    "ssomotion_ros.sso.bench",
+    "ssomotion_ros.motion.bench",
+    "ssomotion_ros.body.bench",
+]
 
 
 def available() -> dict:
