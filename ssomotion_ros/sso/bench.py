@@ -8,7 +8,10 @@ Measured in one run, on the same synthetic room scan (see
   and colours at the same voxel size, divided by our time (Open3D computes no labels,
   votes or instances, so the comparison favours it).
 * ``triplane.ms_per_agent``: local tri-planes for 1 and 16 agents at random poses in
-  the room (median of the repeats, after one warm-up call).
+  the room (median of the repeats, after one warm-up call), allocating new output
+  tensors each call, and ``ms_per_agent_reusing_output`` passing the previous result
+  as ``out=`` (on CPU, first-touch page faults of the ~5 MB per agent output are a
+  large share of the time).
 * ``memory``: bytes of the sparse voxel table per cubic metre of occupied voxels and
   per cubic metre of the map's bounding box, and a dense grid's bytes for the same box
   holding the same per-voxel attributes.
@@ -105,6 +108,7 @@ def run_sso(args: argparse.Namespace) -> dict:
     model.fuse(cloud, stamp=0.0)
     rng = np.random.default_rng(1)
     tri: dict = {}
+    tri_reuse: dict = {}
     for b in (1, 16):
         poses = np.stack(
             [rng.uniform(0.5, 5.5, b), rng.uniform(0.5, 4.5, b), rng.uniform(-np.pi, np.pi, b)], 1
@@ -118,8 +122,17 @@ def run_sso(args: argparse.Namespace) -> dict:
             sync()
             times.append(time.perf_counter() - t)
         tri[str(b)] = round(statistics.median(times) / b * 1000, 3)
+        out = model.local_triplanes(poses)
+        times = []
+        for _ in range(3 if quick else 7):
+            t = time.perf_counter()
+            model.local_triplanes(poses, out=out)
+            sync()
+            times.append(time.perf_counter() - t)
+        tri_reuse[str(b)] = round(statistics.median(times) / b * 1000, 3)
     result["triplane"] = {
         "ms_per_agent": tri,
+        "ms_per_agent_reusing_output": tri_reuse,
         "grid_size": list(model.config.triplane.grid_size),
         "goal_ms_per_agent": 5.0,
     }

@@ -227,7 +227,7 @@ def _vote_pairs(vid: torch.Tensor, nu: int, values: torch.Tensor):
     single = vmin == vmax
     nvote = torch.zeros(nu, device=dev).index_add_(0, v, torch.ones(v.shape[0], device=dev))
     svox = torch.nonzero(single).squeeze(1)
-    mixed_pt = ~single[v]
+    mixed_pt = ~single.index_select(0, v)
     if not bool(mixed_pt.any()):
         return svox, vmin[svox], nvote[svox]
     mv, mval, mw = _group_pairs(
@@ -454,7 +454,7 @@ class VoxelMap:
             nu = int(ulin.shape[0])
             lut = torch.empty(cells, dtype=torch.int64, device=dev)
             lut[ulin] = torch.arange(nu, device=dev)
-            vid = lut[lin]
+            vid = lut.index_select(0, lin)
             count = hist[ulin].to(torch.float32)
         else:
             ulin, vid = torch.unique(lin, sorted=True, return_inverse=True)

@@ -152,27 +152,37 @@ class SceneModel:
         self.map.clear()
 
     # ------------------------------------------------------------------ cached products
-    def _cached(self, name: str, build):
-        v = self.map.version
+    def _derived(self, snap: VoxelSnapshot, name: str, build):
+        """``build(snap)`` cached per snapshot version (never mixes versions)."""
         with self._cache_lock:
             hit = self._cache.get(name)
-            if hit is not None and hit[0] == v:
+            if hit is not None and hit[0] == snap.version:
                 return hit[1]
-        value = build()
+        value = build(snap)
         with self._cache_lock:
-            self._cache[name] = (v, value)
+            cur = self._cache.get(name)
+            if cur is None or cur[0] <= snap.version:
+                self._cache[name] = (snap.version, value)
         return value
 
     def snapshot(self) -> VoxelSnapshot:
         """Occupied voxels of the current version (immutable, cached)."""
-        return self._cached("snapshot", self.map.snapshot)
+        with self._cache_lock:
+            hit = self._cache.get("snapshot")
+            if hit is not None and hit[0] == self.map.version:
+                return hit[1]
+        snap = self.map.snapshot()
+        with self._cache_lock:
+            cur = self._cache.get("snapshot")
+            if cur is None or cur[0] <= snap.version:
+                self._cache["snapshot"] = (snap.version, snap)
+        return snap
 
-    def dense_occupancy(self) -> DenseOccupancy | None:
+    def dense_occupancy(self, snap: VoxelSnapshot | None = None) -> DenseOccupancy | None:
         """Dense occupancy of the whole map, or None when it would exceed
         ``maps.max_dense_cells`` (queries then build regional grids)."""
 
-        def build():
-            snap = self.snapshot()
+        def build(snap):
             if len(snap) == 0:
                 return DenseOccupancy.from_snapshot(snap)
             ext = snap.coords.max(dim=0).values - snap.coords.min(dim=0).values + 1
@@ -180,22 +190,26 @@ class SceneModel:
                 return None
             return DenseOccupancy.from_snapshot(snap)
 
-        return self._cached("dense", build)
+        return self._derived(snap if snap is not None else self.snapshot(), "dense", build)
 
-    def floor_map(self) -> FloorMap:
+    def floor_map(self, snap: VoxelSnapshot | None = None) -> FloorMap:
         """Floor heights / obstacle columns (cached per version)."""
 
-        def build():
+        def build(snap):
             ids = self.vocabulary.ids_named(self.config.maps.floor_names)
             return build_floor_map(
-                self.snapshot(), ids, self.config.maps, self.config.triplane.default_floor_height
+                snap, ids, self.config.maps, self.config.triplane.default_floor_height
             )
 
-        return self._cached("floor", build)
+        return self._derived(snap if snap is not None else self.snapshot(), "floor", build)
 
-    def sdf_volume(self) -> SDFVolume:
+    def sdf_volume(self, snap: VoxelSnapshot | None = None) -> SDFVolume:
         """Signed distance volume (cached per version)."""
-        return self._cached("sdf", lambda: build_sdf(self.snapshot(), self.config.maps))
+        return self._derived(
+            snap if snap is not None else self.snapshot(),
+            "sdf",
+            lambda s: build_sdf(s, self.config.maps),
+        )
 
     # ------------------------------------------------------------------ queries
     def walkable_grid(self, body_radius: float | None = None):
@@ -254,11 +268,12 @@ class SceneModel:
         feat = self.features().lookup_torch(lab)
         return PointFeatures(occ, lab, feat, rgb, share)
 
-    def local_triplanes(self, poses, floor_z=None) -> TriPlanes:
+    def local_triplanes(self, poses, floor_z=None, out: TriPlanes | None = None) -> TriPlanes:
         """Bi-directional tri-planes around agents (see :mod:`ssomotion_ros.sso.triplane`).
 
         poses: (B, 3) float (x, y, yaw), metres / radians, map frame.
         floor_z: (B,) floor heights, metres; None = the floor map under each agent.
+        out: an earlier result (same B) to overwrite instead of allocating new tensors.
         Returns :class:`~ssomotion_ros.sso.types.TriPlanes` on the model's device.
         """
         p = torch.as_tensor(np.asarray(poses, np.float64) if not torch.is_tensor(poses) else poses)
@@ -267,19 +282,19 @@ class SceneModel:
         if not bool(torch.isfinite(p).all()):
             raise ValueError("poses must be finite")
         p = p.to(self.device, torch.float64)
+        snap = self.snapshot()
         if floor_z is None:
-            fz = torch.as_tensor(self.floor_height(p[:, :2].cpu().numpy()))
+            fz = torch.as_tensor(self.floor_map(snap).floor_at(p[:, :2].cpu().numpy()))
         else:
             fz = torch.as_tensor(np.asarray(floor_z, np.float64).reshape(-1))
             if fz.shape[0] != p.shape[0]:
                 raise ValueError(f"floor_z must be ({p.shape[0]},), got {tuple(fz.shape)}")
         fz = fz.to(self.device, torch.float64)
-        snap = self.snapshot()
         feats = self.features()
-        dense = self.dense_occupancy()
+        dense = self.dense_occupancy(snap)
         cfg = self.config.triplane
         if dense is not None:
-            return extract_triplanes(snap, dense, p, fz, cfg, feats)
+            return extract_triplanes(snap, dense, p, fz, cfg, feats, out=out)
         # map too large for one dense grid: one regional grid per agent
         parts = []
         half = np.array(cfg.grid_size) * cfg.voxel_size / 2
@@ -303,9 +318,8 @@ class SceneModel:
         """Object instances with affordances (cached per version); see
         :mod:`ssomotion_ros.sso.instances`."""
 
-        def build():
-            snap = self.snapshot()
-            fm = self.floor_map()
+        def build(snap):
+            fm = self.floor_map(snap)
             return extract_instances(
                 snap.coords.cpu().numpy(),
                 snap.labels.cpu().numpy(),
@@ -316,7 +330,7 @@ class SceneModel:
                 floor_at=fm.floor_at,
             )
 
-        return self._cached("instances", build)
+        return self._derived(self.snapshot(), "instances", build)
 
     def occupied_voxels(self):
         """Numpy view for publishing: (centres (M, 3) float32 metres, labels (M,) int64,
