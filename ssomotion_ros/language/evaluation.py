@@ -29,6 +29,7 @@ CASE_FILES: dict[str, str] = {
     "heldout.yaml": "heldout",
     "heldout2.yaml": "heldout",
     "heldout3.yaml": "heldout",
+    "heldout4.yaml": "heldout",
 }
 #: Default tolerance on free-target goal positions (metres) and facings (degrees).
 GOAL_TOL_M = 0.25
