@@ -443,7 +443,7 @@ class Clip:
     category: str = ""
     #: Free-text description from the index.
     description: str = ""
-    #: Retargeting metadata.
+    #: Retargeting metadata (CMU clips: also ``posture`` (T,) str standing/seated/lying).
     meta: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -506,7 +506,10 @@ def load_cmu_dataset(
     for row in tqdm(rows, desc="CMU clips", disable=not progress):
         path = root / row["file"]
         params, meta = bvh_to_smpl(read_bvh(path), skel, config)
-        actions = label_actions(params, row.get("category", ""), fps=meta["fps"], skeleton=skel)
+        actions, posture = label_actions(
+            params, row.get("category", ""), fps=meta["fps"], skeleton=skel, return_posture=True
+        )
+        meta["posture"] = posture
         clips.append(
             Clip(
                 name=path.stem,
@@ -529,7 +532,7 @@ def load_cmu_dataset(
                     fps=meta["fps"],
                     category="ground_liedown",
                     description=row.get("description", "") + " (reversed: lying down)",
-                    meta={**meta, "reversed": True},
+                    meta={**meta, "reversed": True, "posture": posture[::-1].copy()},
                 )
             )
     return clips

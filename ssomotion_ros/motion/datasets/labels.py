@@ -143,13 +143,16 @@ def label_actions(
     fps: float = 30.0,
     skeleton: Skeleton | None = None,
     config: LabelConfig | None = None,
-) -> np.ndarray:
+    return_posture: bool = False,
+):
     """Per-frame action labels for one clip.
 
     params: (T, 69) float32 body parameters, map frame, at ``fps``.
     category: dataset category (``walk``, ``walk_styled``, ``sit_stand``, ``ground_getup``,
         ``ground_sit``, or anything else); ``walk*`` limits labels to walk/idle.
-    Returns (T,) array of str from :data:`ACTIONS`.
+    Returns (T,) array of str from :data:`ACTIONS`; with ``return_posture`` also the (T,)
+    posture per frame (``standing``, ``seated``, ``lying``), e.g. to tell a sit-down from
+    sitting still (both ``sit``).
     """
     cfg = config or LabelConfig()
     sig = posture_signals(params, fps, skeleton)
@@ -245,4 +248,7 @@ def label_actions(
             up = np.flatnonzero(h[e:] >= h_stand - cfg.transition_tol)
             if len(up) and up[0] <= 2 * span:
                 labels[e : e + int(up[0])] = "stand_up"
+    if return_posture:
+        posture = np.array(["standing", "seated", "lying"])[state]
+        return labels, posture
     return labels

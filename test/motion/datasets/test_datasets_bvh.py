@@ -155,6 +155,9 @@ def test_load_cmu_dataset_labels():
     r = by["139_16_reversed"]
     np.testing.assert_array_equal(r.params, by["139_16"].params[::-1])
     assert "stand_up" not in set(r.actions) and (r.actions == "lie").sum() > 60
+    seated = by["75_20"].meta["posture"] == "seated"
+    assert seated.sum() > 30 and (a[seated] == "sit").mean() > 0.7  # the rest: leaning to rise
+    np.testing.assert_array_equal(r.meta["posture"], by["139_16"].meta["posture"][::-1])
     for c in clips:
         assert c.params.dtype == np.float32 and len(c.actions) == len(c.params) and c.fps == 30
 
