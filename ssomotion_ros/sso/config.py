@@ -148,6 +148,55 @@ class SceneModelConfig:
     feature_dim: int = 16
 
 
+@dataclass
+class MapperConfig:
+    """Parameters of the mapper node (ROS layer; every field is a ROS parameter)."""
+
+    #: Semantic point cloud topic (sensor_msgs/PointCloud2).
+    cloud_topic: str = "/semantic_pointcloud"
+    #: Subscription reliability: "reliable" or "best_effort" (big clouds need reliable).
+    cloud_reliability: str = "reliable"
+    #: Subscription history depth.
+    cloud_qos_depth: int = 5
+    #: Clouds waiting to be fused at most; when full the oldest waiting cloud is dropped.
+    max_queued_clouds: int = 4
+    #: Cloud layout: "auto", "label" (integer label field) or "palette" (rgb colours).
+    layout: str = "auto"
+    #: Integer label field to use ("" = the accepted names: label, semantic_label, ...).
+    label_field: str = ""
+    #: Palette CSV (name,red,green,blue,alpha,id) for the palette layout ("" = vocabulary).
+    palette_path: str = ""
+    #: Vocabulary CSV of the label ids ("" = the shipped NYU-40).
+    vocabulary_path: str = ""
+    #: Map frame (REP-103); clouds in another frame are fused as if in this one (with a
+    #: warning): publish clouds in the map frame (no tf2 in this build).
+    frame_id: str = "map"
+    #: Global voxel size, metres.
+    voxel_size: float = 0.04
+    #: Evidence half-life in seconds of message time (0 = no decay).
+    decay_half_life: float = 0.0
+    #: Maximum stored voxels (memory bound, ~112 bytes each).
+    max_voxels: int = 20_000_000
+    #: torch device: "auto", "cpu" or "cuda".
+    device: str = "auto"
+    #: Publishing rate of the occupancy cloud and instance markers, Hz (0 = never).
+    publish_rate: float = 1.0
+    #: Occupied voxels (sensor_msgs/PointCloud2, x y z rgb label instance).
+    occupancy_topic: str = "/ssomotion/sso/occupancy"
+    #: Colour of the published voxels: "class" (palette colour of the label) or "rgb".
+    occupancy_color: str = "class"
+    #: Object instances (visualization_msgs/MarkerArray: boxes + names).
+    instances_topic: str = "/ssomotion/sso/instances"
+    #: File used by the save/load services (std_srvs/Trigger), an .npz map.
+    map_path: str = "ssomotion_map.npz"
+    #: Load ``map_path`` at start-up when the file exists.
+    load_on_start: bool = False
+    #: Save service name (std_srvs/Trigger).
+    save_service: str = "~/save_map"
+    #: Load service name (std_srvs/Trigger).
+    load_service: str = "~/load_map"
+
+
 def resolve_device(device: str = "auto"):
     """``"auto"`` -> ``cuda`` when available, else ``cpu``; anything else as given."""
     import torch
