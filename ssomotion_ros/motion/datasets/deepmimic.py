@@ -339,16 +339,18 @@ def load_deepmimic_dataset(
                 params = tile_loop(params, loop_cycles)
             elif loop_cycles > 1:
                 log.info("%s: loop does not close (%.3f m); not tiled", rel, gap)
-            meta = {**meta, "loop_gap_m": gap}
-            actions = label_actions(params, "walk", skeleton=skel)
+            actions, posture = label_actions(params, "walk", skeleton=skel, return_posture=True)
+            meta = {**meta, "loop_gap_m": gap, "posture": posture}
             clips.append(Clip(name, params, actions, 30.0, "deepmimic_walk", desc, meta))
             continue
-        actions = label_actions(params, "ground_getup", skeleton=skel)
+        actions, posture = label_actions(params, "ground_getup", skeleton=skel, return_posture=True)
+        meta = {**meta, "posture": posture}
         clips.append(Clip(name, params, actions, 30.0, "ground_getup", desc, meta))
         if reverse_getups:
             rev_params = np.ascontiguousarray(params[::-1])
             rev = reversed_getup_labels(rev_params, skel)
             clips.append(Clip(name + "_reversed", rev_params, rev, 30.0,
                               "ground_liedown", desc + " (reversed: lying down)",
-                              {**meta, "reversed": True}))  # fmt: skip
+                              {**meta, "reversed": True,
+                               "posture": posture[::-1].copy()}))  # fmt: skip
     return clips
