@@ -17,6 +17,7 @@ reference size is randomly initialised).
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import statistics
 import time
@@ -95,14 +96,15 @@ def bench_motion(args) -> dict:
     quick = bool(getattr(args, "quick", False))
     dev_name = getattr(args, "device", None)
     device = torch.device(dev_name or ("cuda" if torch.cuda.is_available() else "cpu"))
-    reps = 2 if quick else 7
-    warmup = 1 if quick else 2
+    reps = 1 if quick else 7
+    warmup = 0 if quick else 2
     new_seconds = None
     result: dict = {
         "device": str(device),
         "cpu": platform.processor() or platform.machine(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "quick": quick,
         "sizes": {},
     }

@@ -84,7 +84,7 @@ def save_checkpoint(
     path.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for k, v in (extras or {}).items():
-        tensors[EXTRA_PREFIX + k] = v.detach().cpu().contiguous()
+        tensors[EXTRA_PREFIX + k] = v.detach().cpu().clone().contiguous()
     tmp = path / (WEIGHTS + ".tmp")
     save_file(tensors, str(tmp), metadata={"format": FORMAT})
     tmp.replace(path / WEIGHTS)

@@ -32,11 +32,11 @@ class ModelConfig:
     #: Transformer encoder layers of the motion prior (the ControlNet copy has as many).
     num_layers: int = 4
     #: Width of every token (the latent size).
-    latent_dim: int = 256
+    latent_dim: int = 128
     #: Attention heads of the encoder layers and of the scene query.
     num_heads: int = 4
     #: Hidden size of the feed-forward block of each encoder layer.
-    ff_dim: int = 512
+    ff_dim: int = 256
     #: Dropout inside the encoder layers while training.
     dropout: float = 0.1
     #: Frames per window (30 = one second at 30 fps).
@@ -100,6 +100,9 @@ class DiffusionConfig:
     w_velocity: float = 1.0
     #: Weight of the joint-position term (forward kinematics; 0 disables it).
     w_joints: float = 1.0
+    #: Windows per batch that get the joint and foot terms (forward kinematics is the
+    #: costly part of a CPU training step); 0 = all.
+    fk_subset: int = 8
     #: Weight of the foot-velocity term on frames where the foot is in ground contact.
     w_foot: float = 0.5
     #: Probability of dropping the action label while training (classifier-free guidance).
@@ -147,7 +150,7 @@ class MotionConfig:
 
 def default_config() -> MotionConfig:
     """The compact size used by the shipped checkpoint (meets the CPU speed goal)."""
-    return MotionConfig(model=ModelConfig(num_layers=4, latent_dim=256, num_heads=4, ff_dim=512))
+    return MotionConfig(model=ModelConfig(num_layers=4, latent_dim=128, num_heads=4, ff_dim=256))
 
 
 def reference_config() -> MotionConfig:

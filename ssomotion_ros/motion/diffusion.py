@@ -77,8 +77,11 @@ class Guidance:
     costs: cost callables (see :data:`Cost`), summed.
     to_view: normalised features (B, T, 135) -> :class:`MotionView` (differentiable);
         :func:`make_view_fn` builds one for a window frame.
-    step_size: gradient step on the normalised ``x0`` per iteration.
+    step_size: gradient step per iteration. With ``metric`` (the per-feature std of the
+        normalisation) the step is taken in feature units (metres for the pelvis), i.e.
+        ``x0 -= step_size * grad / metric**2``; without, on the normalised ``x0``.
     iterations: gradient steps per sampler step.
+    final_iterations: gradient steps on the last sampler step's x0 (the returned motion).
     start: fraction of the sampler steps after which guidance starts (0 = from the first).
     max_grad: per-element clip of the gradient (stability).
     """
@@ -87,8 +90,10 @@ class Guidance:
     to_view: Callable[[torch.Tensor], MotionView]
     step_size: float = 0.05
     iterations: int = 2
+    final_iterations: int | None = None
     start: float = 0.0
     max_grad: float = 10.0
+    metric: torch.Tensor | None = None
     history: list[float] = field(default_factory=list)
 
     def total_cost(self, x0: torch.Tensor) -> torch.Tensor:
@@ -96,17 +101,20 @@ class Guidance:
         view = self.to_view(x0)
         return sum(c(view) for c in self.costs)
 
-    def apply(self, x0: torch.Tensor, free_mask: torch.Tensor) -> torch.Tensor:
+    def apply(self, x0: torch.Tensor, free_mask: torch.Tensor, final: bool = False) -> torch.Tensor:
         """Gradient steps on ``x0`` (B, T, 135); only frames where ``free_mask`` (B, T) move."""
         m = free_mask.to(x0.dtype)[..., None]
+        scale = 1.0 if self.metric is None else 1.0 / self.metric.to(x0) ** 2
+        n = self.final_iterations if final and self.final_iterations is not None else None
         with torch.enable_grad():
             x = x0.detach()
-            for _ in range(self.iterations):
+            for _ in range(n if n is not None else self.iterations):
                 x = x.detach().requires_grad_(True)
                 cost = self.total_cost(x)
                 (grad,) = torch.autograd.grad(cost.sum(), x)
-                self.history.append(float(cost.mean()))
-                x = x - self.step_size * grad.clamp(-self.max_grad, self.max_grad) * m
+                self.history.append(float(cost.detach().mean()))
+                g = grad.clamp(-self.max_grad, self.max_grad) * scale
+                x = x - self.step_size * g * m
         return x.detach()
 
 
@@ -131,6 +139,32 @@ def make_view_fn(
         return MotionView(params=params, joints=fk(params))
 
     return view
+
+
+def make_guidance(
+    model,
+    costs: Sequence[Cost],
+    origin: torch.Tensor | None = None,
+    yaw: torch.Tensor | None = None,
+    step_size: float = 0.1,
+    iterations: int = 2,
+    final_iterations: int | None = None,
+    start: float = 0.0,
+) -> Guidance:
+    """A :class:`Guidance` whose steps are in feature units (metres for the pelvis).
+
+    costs see the motion in the map frame when ``origin`` (B, 3) and ``yaw`` (B,) give the
+    window frame (see :func:`make_view_fn`), else in the window frame.
+    """
+    return Guidance(
+        costs=list(costs),
+        to_view=make_view_fn(model, origin, yaw),
+        step_size=step_size,
+        iterations=iterations,
+        final_iterations=final_iterations,
+        start=start,
+        metric=model.feat_std.detach(),
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -273,9 +307,11 @@ class GaussianDiffusion:
         terms = {"recon": recon, "velocity": vel}
         loss = cfg.w_recon * recon + cfg.w_velocity * vel
         if fk_features is not None and (cfg.w_joints > 0 or cfg.w_foot > 0):
-            j_pred = fk_features(model.denormalize(pred))
+            k = cfg.fk_subset if 0 < cfg.fk_subset < B else B
+            pred_k, x0_k, free = pred[:k], x0[:k], free[:k]
+            j_pred = fk_features(model.denormalize(pred_k))
             with torch.no_grad():
-                j_true = fk_features(model.denormalize(x0))
+                j_true = fk_features(model.denormalize(x0_k))
             jl = ((j_pred - j_true) ** 2).sum(-1)  # (B, T, 22)
             joints = (jl * free).mean() * free.numel() / free.sum().clamp_min(1)
             feet_p = j_pred[:, :, list(FOOT_JOINTS)]
@@ -383,7 +419,7 @@ class GaussianDiffusion:
             )
             x0 = torch.where(km, known, x0)
             if guidance is not None and i >= guidance.start * steps:
-                x0 = guidance.apply(x0, ~known_mask)
+                x0 = guidance.apply(x0, ~known_mask, final=i == len(ts) - 1)
             if i == len(ts) - 1:
                 break
             t_prev = ts[i + 1]

@@ -20,7 +20,7 @@ import torch
 
 from ssomotion_ros.motion import representation as rep
 from ssomotion_ros.motion.config import ACTIONS, PARAM_DIM
-from ssomotion_ros.motion.diffusion import GaussianDiffusion, Guidance, make_view_fn
+from ssomotion_ros.motion.diffusion import GaussianDiffusion, make_guidance
 from ssomotion_ros.motion.model import SceneInput
 
 FPS = 30.0
@@ -101,7 +101,7 @@ class MotionSampler:
         direction: torch.Tensor | None = None,
         scene: SceneInput | None = None,
         costs: list | None = None,
-        guidance_step: float = 0.05,
+        guidance_step: float = 0.1,
         options: SampleOptions | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
@@ -112,7 +112,8 @@ class MotionSampler:
         direction: (B, 22, 3) direction hint in the *map frame* (rotated into the window
             frame here; lengths capped at 1) or None.
         scene: tri-planes of the local crop in the body frame of the first history frame.
-        costs: guidance costs (see ``diffusion``) evaluated on map-frame motion, or None.
+        costs: guidance costs (see ``diffusion``) evaluated on map-frame motion, or None;
+            ``guidance_step``: gradient step in feature units (metres for the pelvis).
         Returns (B, window, 69) map frame; its first H frames are ``history`` exactly.
         """
         opt = options or SampleOptions()
@@ -137,8 +138,7 @@ class MotionSampler:
         tokens = self.model.encode_scene(scene.to(dev)) if scene is not None else None
         guidance = None
         if costs:
-            view = make_view_fn(self.model, origin, yaw, fk=None)
-            guidance = Guidance(costs=costs, to_view=view, step_size=guidance_step)
+            guidance = make_guidance(self.model, costs, origin, yaw, step_size=guidance_step)
         x0 = self.diffusion.sample(
             self.model,
             act,

@@ -9,8 +9,9 @@ bed) under the pelvis. The local voxel grid and the bi-directional tri-plane map
 0.9 m above the floor, z map projected downward from 0.4 m above the centre) and the
 ``ssomotion_ros.sso.types.TriPlanes`` layout (maps x+, x-, y+, y-, z; padded to S x S).
 
-Image axes (documented here because the scene branch learns them): x maps are indexed
-``[y, z]``, y maps ``[x, z]``, the z map ``[x, y]``; index 0 is the negative end.
+The projection is the SSO's own (``sso.triplane.decompose``), so the image layout is that
+of ``SceneModel.local_triplanes``: x maps ``[k, j]``, y maps ``[k, i]``, the z map
+``[j, i]`` (row first), padded to S x S.
 """
 
 from __future__ import annotations
@@ -47,9 +48,21 @@ class GridSpec:
     z_plane_offset: int = 10
 
     def centers(self, axis: int) -> np.ndarray:
+        """Voxel centres along ``axis`` (metres, body frame; z above the floor)."""
         n = self.size[axis]
-        c = (np.arange(n) - n // 2) * self.voxel
+        c = (np.arange(n) - (n - 1) / 2) * self.voxel
         return c + (self.center_height if axis == 2 else 0.0)
+
+    def triplane_config(self):
+        """The same crop as an ``sso.config.TriplaneConfig``."""
+        from ssomotion_ros.sso.config import TriplaneConfig
+
+        return TriplaneConfig(
+            voxel_size=self.voxel,
+            grid_size=tuple(self.size),
+            center_height=self.center_height,
+            z_plane_offset=self.z_plane_offset,
+        )
 
 
 def _default_tables(dim: int):
@@ -169,7 +182,7 @@ class BoxSceneSampler:
         return np.asarray(ranges, np.int64), np.asarray(labels, np.int64)
 
     def occupancy(self, joints: np.ndarray, action: int) -> torch.Tensor:
-        """Label grid (X, Y, Z) int64 of one window (-1 = free). joints: (T, 22, 3)."""
+        """Label grid (X, Y, Z) int16 of one window (-1 = free). joints: (T, 22, 3)."""
         return boxes_to_grid(*self.box_indices(joints, action), self.grid)
 
     def __call__(self, joints: np.ndarray, actions: np.ndarray, size: int = 101) -> SceneInput:
@@ -181,68 +194,73 @@ class BoxSceneSampler:
         joints = np.asarray(joints)
         if joints.ndim != 4 or joints.shape[-2:] != (22, 3):
             raise ValueError(f"joints must be (B, T, 22, 3), got {joints.shape}")
-        labs = torch.stack(
+        maps = torch.stack(
             [
                 box_label_maps(*self.box_indices(j, int(a)), self.grid, size)
                 for j, a in zip(joints, np.asarray(actions))
             ]
         )
-        return label_maps_to_scene(labs[:, 0].long(), labs[:, 1], self.table, self.palette)
+        return label_maps_to_scene(maps[:, 0].long(), maps[:, 1], self.table, self.palette)
 
 
 def boxes_to_grid(ranges: np.ndarray, labels: np.ndarray, grid: GridSpec) -> torch.Tensor:
-    """Voxelise index boxes (later boxes overwrite earlier ones) -> (X, Y, Z) int64, -1 free."""
-    lab = torch.full(grid.size, -1, dtype=torch.int64)
+    """Voxelise index boxes (later boxes overwrite earlier ones) -> (X, Y, Z) int16, -1 free."""
+    lab = torch.full(grid.size, -1, dtype=torch.int16)
     for (x, y, z), label in zip(ranges, labels):
         lab[x[0] : x[1] + 1, y[0] : y[1] + 1, z[0] : z[1] + 1] = int(label)
     return lab
 
 
 def box_label_maps(
-    ranges: np.ndarray, labels: np.ndarray, grid: GridSpec, size: int = 101
+    ranges: np.ndarray, labels: np.ndarray, grid: GridSpec, size: int | None = None
 ) -> torch.Tensor:
-    """Tri-plane label and depth maps of index boxes, without building the voxel grid.
+    """Tri-plane label and depth maps of index boxes, computed per box, without a voxel grid.
 
-    Same result as ``triplanes_from_labels(boxes_to_grid(...))`` when boxes do not overlap.
+    Equals :func:`triplanes_from_labels` of :func:`boxes_to_grid` (the SSO's decomposition:
+    centre planes ``c = (n + 1) // 2 - 1`` included in both halves, z plane
+    ``(nz + 1) // 2 - 1 + z_plane_offset``, image layout x ``[k, j]``, y ``[k, i]``,
+    z ``[j, i]``) at a fraction of the cost; overlapping boxes resolve as in the grid
+    (the later box wins a tie).
+    ranges: (nb, 3, 2) inclusive voxel index ranges; labels: (nb,).
     Returns (2, 5, S, S) float32: [0] label ids (-1 = none), [1] depth in metres.
     """
     X, Y, Z = grid.size
-    cx, cy, kz = X // 2, Y // 2, Z // 2 + grid.z_plane_offset
-    v = grid.voxel
-    r = torch.as_tensor(ranges)
-    lab = torch.as_tensor(labels, dtype=torch.float32)
+    S = size or max(X, Y, Z)
+    cx, cy = (X + 1) // 2 - 1, (Y + 1) // 2 - 1
+    pz = min(Z - 1, max(0, (Z + 1) // 2 - 1 + grid.z_plane_offset))
+    r = torch.as_tensor(np.asarray(ranges, np.int64)).reshape(-1, 3, 2)
+    lab = torch.as_tensor(np.asarray(labels), dtype=torch.float32)
     nb = len(r)
-    inf = torch.tensor(float("inf"))
-    out = torch.zeros(2, 5, size, size)
+    out = torch.zeros(2, 5, S, S)
     out[0] = -1
-    # (map, axis along the ray, image axes, centre, direction +1 = away from centre upward)
-    specs = [(0, 0, (1, 2), cx, 1), (1, 0, (1, 2), cx, -1), (2, 1, (0, 2), cy, 1),
-             (3, 1, (0, 2), cy, -1), (4, 2, (0, 1), kz, -1)]  # fmt: skip
-    for m, ax, (a, b), c, sgn in specs:
-        na, nb_ = grid.size[a], grid.size[b]
+    if nb == 0:
+        return out
+    # (map, ray axis, image row axis, image column axis, plane index, direction)
+    specs = [(0, 0, 2, 1, cx, 1), (1, 0, 2, 1, cx, -1), (2, 1, 2, 0, cy, 1),
+             (3, 1, 2, 0, cy, -1), (4, 2, 1, 0, pz, -1)]  # fmt: skip
+    tie = torch.arange(nb, dtype=torch.float32)[:, None, None] * 1e-3
+    for m, ax, ra, ca, c, sgn in specs:
         lo, hi = r[:, ax, 0], r[:, ax, 1]
         if sgn > 0:
-            near = torch.maximum(lo, torch.full_like(lo, c + 1 if m < 4 else c))
+            near = lo.clamp_min(c)
             ok = hi >= near
-            dist = (near - c).float()
+            off = (near - c).float()
         else:
-            near = torch.minimum(hi, torch.full_like(hi, c - 1 if m < 4 else c))
+            near = hi.clamp_max(c)
             ok = lo <= near
-            dist = (c - near).float()
-        ia = torch.arange(na)
-        ib = torch.arange(nb_)
-        cov_a = (ia[None] >= r[:, a, 0, None]) & (ia[None] <= r[:, a, 1, None])  # (nb, na)
-        cov_b = (ib[None] >= r[:, b, 0, None]) & (ib[None] <= r[:, b, 1, None])
-        cov = cov_a[:, :, None] & cov_b[:, None, :] & ok[:, None, None]
-        d = torch.where(cov, dist[:, None, None].expand(nb, na, nb_), inf)
-        # ties (overlapping boxes): the later box wins, as in boxes_to_grid
-        tie = torch.arange(nb, dtype=torch.float32)[:, None, None] * 1e-3
+            off = (c - near).float()
+        nr, nc = grid.size[ra], grid.size[ca]
+        ir, ic = torch.arange(nr), torch.arange(nc)
+        cov_r = (ir[None] >= r[:, ra, 0, None]) & (ir[None] <= r[:, ra, 1, None])
+        cov_c = (ic[None] >= r[:, ca, 0, None]) & (ic[None] <= r[:, ca, 1, None])
+        cov = cov_r[:, :, None] & cov_c[:, None, :] & ok[:, None, None]
+        d = torch.where(cov, off[:, None, None].expand(nb, nr, nc), torch.tensor(float("inf")))
         arg = (d - tie).argmin(0)
         dmin = torch.gather(d, 0, arg[None])[0]
         hit = torch.isfinite(dmin)
-        hh, ww = min(na, size), min(nb_, size)
-        out[0, m, :hh, :ww] = torch.where(hit, lab[arg], torch.tensor(-1.0))[:hh, :ww]
-        out[1, m, :hh, :ww] = torch.where(hit, dmin * v, torch.tensor(0.0))[:hh, :ww]
+        h, w = min(nr, S), min(nc, S)
+        out[0, m, :h, :w] = torch.where(hit, lab[arg], torch.tensor(-1.0))[:h, :w]
+        out[1, m, :h, :w] = torch.where(hit, dmin * grid.voxel, torch.tensor(0.0))[:h, :w]
     return out
 
 
@@ -263,65 +281,35 @@ def label_maps_to_scene(
     )
 
 
-def _project(lab: torch.Tensor, dim: int, forward: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nearest occupied voxel along ``dim`` of lab (B, ...); returns (index, found)."""
-    occ = lab >= 0
-    n = occ.shape[dim]
-    if not forward:
-        occ = occ.flip(dim)
-    found = occ.any(dim)
-    idx = occ.to(torch.uint8).argmax(dim)
-    if not forward:
-        idx = n - 1 - idx
-    return idx, found
-
-
 def triplanes_from_labels(
     lab: torch.Tensor,
     grid: GridSpec,
     table: torch.Tensor,
     palette: torch.Tensor,
-    size: int = 101,
+    size: int | None = None,
 ) -> SceneInput:
-    """Bi-directional tri-planes of label grids.
+    """Bi-directional tri-planes of local label grids, by the SSO's own decomposition
+    (``ssomotion_ros.sso.triplane.decompose``: same centre planes, z plane and image
+    layout as ``SceneModel.local_triplanes``).
 
-    lab: (B, X, Y, Z) int64 label ids, -1 = free. table: (L, F) features per label id.
-    palette: (L', 3) colour per label id in [0, 1]. Returns a :class:`SceneInput` with
-    maps (x+, x-, y+, y-, z) padded to ``size``: depth in metres from the centre plane.
+    lab: (B, X, Y, Z) integer label ids (< 32768), -1 = free, in the crop of ``grid``.
+    table: (L, F) features per label id. palette: (L', 3) colour per label id in [0, 1].
+    size: padded image side S (default max(X, Y, Z)).
+    Returns a :class:`SceneInput` with maps (x+, x-, y+, y-, z); depth in metres.
     """
-    B, X, Y, Z = lab.shape
-    cx, cy = X // 2, Y // 2
-    kz = Z // 2 + grid.z_plane_offset
-    v = grid.voxel
-    parts = []
-    # x+: voxels with i > cx, nearest to the centre plane (ascending i)
-    sub = lab[:, cx + 1 :]
-    i, f = _project(sub, 1, True)
-    parts.append((torch.gather(sub, 1, i[:, None]).squeeze(1), (i + 1) * v, f))
-    sub = lab[:, :cx]
-    i, f = _project(sub, 1, False)
-    parts.append((torch.gather(sub, 1, i[:, None]).squeeze(1), (cx - i) * v, f))
-    sub = lab[:, :, cy + 1 :]
-    i, f = _project(sub, 2, True)
-    parts.append((torch.gather(sub, 2, i[:, :, None]).squeeze(2), (i + 1) * v, f))
-    sub = lab[:, :, :cy]
-    i, f = _project(sub, 2, False)
-    parts.append((torch.gather(sub, 2, i[:, :, None]).squeeze(2), (cy - i) * v, f))
-    sub = lab[..., : kz + 1]
-    i, f = _project(sub, 3, False)
-    parts.append((torch.gather(sub, 3, i[..., None]).squeeze(3), (kz - i) * v, f))
+    from ssomotion_ros.sso.triplane import decompose
 
-    S = size
+    B, X, Y, Z = lab.shape
+    S = size or max(X, Y, Z)
+    maps = decompose(lab >= 0, grid.triplane_config())
     depth = torch.zeros(B, 5, S, S)
     label = torch.full((B, 5, S, S), -1, dtype=torch.int64)
-    mask = torch.zeros(B, 5, S, S, dtype=torch.bool)
-    for m, (lb, d, f) in enumerate(parts):
-        h, w = lb.shape[1:]
-        hh, ww = min(h, S), min(w, S)
-        lb = torch.where(f, lb, torch.full_like(lb, -1))
-        label[:, m, :hh, :ww] = lb[:, :hh, :ww]
-        depth[:, m, :hh, :ww] = torch.where(f, d.float(), torch.zeros_like(d, dtype=torch.float))[
-            :, :hh, :ww
-        ]
-        mask[:, m, :hh, :ww] = f[:, :hh, :ww]
+    for m, (off, found, idx) in enumerate(maps):
+        dim = 1 if m < 2 else 2 if m < 4 else 3
+        lb = torch.gather(lab, dim, idx.unsqueeze(dim)).squeeze(dim).long()  # (B, A, C)
+        lb = torch.where(found, lb, torch.full_like(lb, -1)).transpose(1, 2)  # image [C, A]
+        d = (off.float() * grid.voxel * found).transpose(1, 2)
+        h, w = min(lb.shape[1], S), min(lb.shape[2], S)
+        label[:, m, :h, :w] = lb[:, :h, :w]
+        depth[:, m, :h, :w] = d[:, :h, :w]
     return label_maps_to_scene(label, depth, table, palette)

@@ -68,7 +68,7 @@ class TrainConfig:
     control_lr: float = 1e-4
     #: AdamW weight decay.
     weight_decay: float = 1e-4
-    #: Linear warm-up steps of the learning rate.
+    #: Linear warm-up steps of the learning rate (stage 1; stage 2 uses a quarter).
     warmup: int = 200
     #: Gradient-norm clip.
     grad_clip: float = 1.0
@@ -99,8 +99,9 @@ class TrainConfig:
     checkpoint_every: int = 250
     #: Random seed.
     seed: int = 0
-    #: torch CPU threads (0 = leave torch's default).
-    threads: int = 2
+    #: torch CPU threads (0 = leave torch's default). One is best on a shared small CPU:
+    #: with more threads than free cores, every op waits for descheduled threads.
+    threads: int = 1
     #: torch device (``"auto"`` = cuda when available).
     device: str = "auto"
 
@@ -558,7 +559,8 @@ def train(
                 if cap > 0:
                     share = max(share, (time.perf_counter() - t_stage) / cap)
                 for g in opt.param_groups:
-                    g["lr"] = _lr(step, lr, tcfg.warmup if name == "prior" else 50, share)
+                    warm = tcfg.warmup if name == "prior" else max(1, tcfg.warmup // 4)
+                    g["lr"] = float(_lr(step, lr, warm, share))
 
                 def fk(f):
                     return rep.features_to_joints(f)
