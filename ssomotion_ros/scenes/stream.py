@@ -38,7 +38,7 @@ class SceneStreamConfig:
     #: Cloud layout: "label" (uint32 label + instance fields) or "rgb" (palette colours).
     layout: str = "label"
     #: Output topic of the semantic point clouds.
-    topic: str = "/ssomotion/semantic_cloud"
+    topic: str = "/semantic_pointcloud"
     #: frame_id of the clouds (points are in this frame: the map, REP-103).
     frame_id: str = "map"
     #: Publish rate, clouds per second.
