@@ -98,10 +98,9 @@ class MannequinMesh:
         return int(len(self._map_index) if self._map_index is not None else self._m.num_vertices)
 
     def _rest_pelvis_native(self) -> np.ndarray:
-        from mannequin import _identity
-
-        off = _identity.prepare_skeleton(self._m._weights, self._m._calibration, self._m.shape)
-        return np.asarray(off[0], np.float64)
+        """Rest pelvis of the mannequin rig, native frame (public API: rest joint transforms)."""
+        rest = self._m.rest_pose(dtype=np.float64)
+        return np.asarray(self._m.joint_transforms(rest)[0, :3, 3], np.float64)
 
     def _pose_native_full(self, params: np.ndarray) -> np.ndarray:
         """All mannequin vertices for params (69,), map frame (name kept for history)."""

@@ -60,6 +60,7 @@ __all__ = [
     "split_params",
     "join_params",
     "check_params",
+    "smplx_rest_native",
 ]
 
 JOINT_NAMES: tuple[str, ...] = (
@@ -153,21 +154,57 @@ class Skeleton:
         return self._cache[key]
 
 
-def _mannequin_rest_native(betas: np.ndarray | None) -> tuple[np.ndarray, float]:
-    """SMPL-X rest joints (22, 3) in the native frame and the sole height (native y)."""
-    try:
+@functools.lru_cache(maxsize=16)
+def _rest_native_cached(betas_key: tuple[float, ...]) -> tuple[np.ndarray, float]:
+    b = np.asarray(betas_key, dtype=np.float64)
+    try:  # fast path: mannequin-x's baked SMPL-X calibration table (private module)
         from mannequin import _io
+
+        cal = _io.load_calibration(dtype=np.float64)
+        joints = cal.joint_rest[:NUM_JOINTS] + cal.joint_dirs[:NUM_JOINTS] @ b
+        sole = float((cal.sole_y_rest + cal.sole_y_dirs @ b).min())
+        return joints, sole
+    except (ImportError, AttributeError, KeyError, TypeError):
+        pass
+    return _rest_native_public(b)
+
+
+def _rest_native_public(b: np.ndarray) -> tuple[np.ndarray, float]:
+    """Same figures through mannequin-x's public API (used if its private layout changes):
+    rest joint transforms of the mannequin, floor = lowest rest vertex of the wooden figure
+    (which mannequin-x fits to the SMPL-X sole height)."""
+    try:
+        from mannequin import Mannequin
     except ImportError as exc:  # pragma: no cover - dependency is declared
         raise ImportError(
             "default_skeleton needs the PyPI package 'mannequin-x' (pip install mannequin-x)"
         ) from exc
-    cal = _io.load_calibration(dtype=np.float64)
-    b = np.zeros(10) if betas is None else np.asarray(betas, dtype=np.float64)
-    if b.shape != (10,):
-        raise ValueError(f"betas must be (10,) SMPL-X shape coefficients, got {b.shape}")
-    joints = cal.joint_rest[:NUM_JOINTS] + cal.joint_dirs[:NUM_JOINTS] @ b
-    sole = float((cal.sole_y_rest + cal.sole_y_dirs @ b).min())
+    m = Mannequin("wooden", shape=b.astype(np.float32))
+    rest = m.rest_pose(dtype=np.float64)
+    joints = np.asarray(m.joint_transforms(rest))[:NUM_JOINTS, :3, 3].astype(np.float64)
+    sole = float(np.asarray(m.vertices(rest))[:, 1].min())
     return joints, sole
+
+
+def smplx_rest_native(betas: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """SMPL-X rest joints and floor from mannequin-x's calibration (no model files).
+
+    betas: optional (>= 10,) shape coefficients (the first 10 are used). Returns (joints
+    (22, 3) float64 metres in the SMPL-X native frame (x left, y up, z forward), sole height:
+    native y of the lowest sole point, metres)."""
+    b = np.zeros(10) if betas is None else np.asarray(betas, dtype=np.float64).ravel()
+    if b.ndim != 1 or b.size < 10:
+        raise ValueError(f"betas must be (10,) SMPL-X shape coefficients, got {np.shape(betas)}")
+    joints, sole = _rest_native_cached(tuple(float(v) for v in b[:10]))
+    return joints.copy(), sole
+
+
+def _mannequin_rest_native(betas: np.ndarray | None) -> tuple[np.ndarray, float]:
+    if betas is not None and np.asarray(betas).shape != (10,):
+        raise ValueError(
+            f"betas must be (10,) SMPL-X shape coefficients, got {np.asarray(betas).shape}"
+        )
+    return smplx_rest_native(betas)
 
 
 @functools.lru_cache(maxsize=8)

@@ -167,3 +167,15 @@ def test_symmetric_skeleton_and_betas():
     assert tall.pelvis_height != pytest.approx(short.pelvis_height, abs=1e-3)
     with pytest.raises(ValueError, match="betas"):
         default_skeleton(betas=np.zeros(3))
+
+
+def test_mannequin_public_api_fallback_agrees_with_calibration_table():
+    from ssomotion_ros.body import skeleton as sk
+
+    b = np.array([1.5, -1.0, 0.5, 0, 0, 0, 0, 0, 0, 0.2])
+    j_fast, sole_fast = sk._rest_native_cached(tuple(b))
+    j_pub, sole_pub = sk._rest_native_public(b)
+    np.testing.assert_allclose(j_pub, j_fast, atol=1e-6)
+    assert abs(sole_pub - sole_fast) < 1e-6
+    joints, sole = sk.smplx_rest_native(np.r_[b, np.zeros(6)])  # 16 betas: first 10 used
+    np.testing.assert_allclose(joints, j_fast)

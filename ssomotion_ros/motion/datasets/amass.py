@@ -25,7 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from ssomotion_ros.body.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
-from ssomotion_ros.body.skeleton import R_NATIVE_TO_MAP, Skeleton, default_skeleton
+from ssomotion_ros.body.skeleton import (
+    R_NATIVE_TO_MAP,
+    Skeleton,
+    default_skeleton,
+    smplx_rest_native,
+)
 from ssomotion_ros.motion.datasets.augment import level_floor as _level_floor
 from ssomotion_ros.motion.datasets.augment import resample
 from ssomotion_ros.motion.datasets.cmu import Clip
@@ -46,14 +51,13 @@ HUMANISE_ACTIONS = {"sit": "sit", "stand up": "stand_up", "walk": "walk", "lie":
 
 
 def smplx_rest_pelvis(betas: np.ndarray | None = None) -> np.ndarray:
-    """SMPL-X rest pelvis J0 (3,) float64 in the native frame, metres, for (>= 10,) betas."""
-    from mannequin import _io
-
-    cal = _io.load_calibration(dtype=np.float64)
-    b = np.zeros(10) if betas is None else np.asarray(betas, np.float64).ravel()[:10]
-    if b.shape != (10,):
+    """SMPL-X rest pelvis J0 (3,) float64 in the native frame, metres, for (>= 10,) betas
+    (shorter betas are zero-padded)."""
+    b = None
+    if betas is not None:
+        b = np.asarray(betas, np.float64).ravel()[:10]
         b = np.pad(b, (0, 10 - len(b)))
-    return cal.joint_rest[0] + cal.joint_dirs[0] @ b
+    return smplx_rest_native(b)[0][0]
 
 
 def smplx_world_to_params(
