@@ -196,7 +196,9 @@ _FILLERS = re.compile(
     r"could you|can you|would you|will you|would you please|i want you to|"
     r"i'd like you to|i would like you to|you should|go ahead and|slowly|quickly)\b[\s,]*)+"
 )
-_TRAILING = re.compile(r"(?:\s+(?:please|now|for me|again|right now|too|as well))+$")
+_TRAILING = re.compile(
+    r"(?:\s+(?:please|now|for me|again|right now|too|as well|slowly|quickly|carefully))+$"
+)
 _CONNECTORS = re.compile(
     r"\b(?:and then|and after that|and afterwards|and finally|after that|afterwards|"
     r"after which|then|finally|once there|when you get there|when done)\b"
@@ -208,7 +210,10 @@ _SPATIAL_START = re.compile(
 _DETERMINERS = {"the", "a", "an", "any", "some", "that", "this", "your", "my", "one"}
 _INDEFINITE = {"a", "an", "any", "some"}
 _PRONOUNS = {"it", "there", "that", "that one", "this", "this one", "here"}
-_ADDRESS_STOPWORDS = {"ok", "okay", "now", "then", "so", "first", "yes", "no", "and", "hey"}
+_ADDRESS_STOPWORDS = {
+    "ok", "okay", "now", "then", "so", "first", "yes", "no", "and", "hey", "please", "hi",
+    "hello", "well", "right", "alright", "also", "next", "finally", "kindly", "sorry",
+}  # fmt: skip
 
 # Relation phrases (longest first); "near" family compares centroid distances.
 _RELATIONS: list[tuple[str, str]] = [
@@ -274,6 +279,8 @@ def normalise(text: str) -> str:
     """Lower-case, plain quotes/dashes, single spaces, no trailing ``.!?``."""
     t = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u2014", ",")
     t = t.replace("\u2013", "-").replace("!", ".").replace("?", ".")
+    t = re.sub(r"(\d),(\d)", r"\1.\2", t)  # decimal comma: "2,5 metres"
+    t = t.replace("&", " and ").replace("+", " and ")
     t = re.sub(r"\s+", " ", t).strip().lower()
     return t.rstrip(". ")
 

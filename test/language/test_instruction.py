@@ -35,8 +35,10 @@ def test_normalise_and_address():
     assert normalise("  Walk to the Sofa!  ") == "walk to the sofa"
     assert split_address("alice: sit down") == ("alice", "sit down")
     assert split_address("bob, go to the door") == ("bob", "go to the door")
-    # a verb before a comma is not a name
+    # a verb or a filler before a comma is not a name
     assert split_address("stop, then turn left") == (None, "stop, then turn left")
+    assert split_address("please, sit down") == (None, "please, sit down")
+    assert normalise("walk 2,5 m & sit") == "walk 2.5 m and sit"
 
 
 @pytest.mark.parametrize(
