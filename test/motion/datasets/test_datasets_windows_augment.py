@@ -280,3 +280,36 @@ def test_export_amass_folder_and_cli(tmp_path, capsys):
     args = parser.parse_args(["--source", "humanise", "--input", str(tmp_path / "nope")])
     assert data_cmd.run(args) == 2
     assert "annotation.csv" in capsys.readouterr().err
+
+
+def test_amass_convention_against_the_smplx_package(tmp_path):
+    """Pose the (synthetic) SMPL-X model with smplx in a z-up world as AMASS files store it,
+    convert with smplx_world_to_params, and compare our FK with smplx's joints."""
+    import smplx
+    import torch
+    from body_helpers import write_synthetic_smplx
+
+    path = write_synthetic_smplx(tmp_path)
+    model = smplx.SMPLX(str(path), ext="npz", use_pca=False, num_betas=10)
+    rng = np.random.default_rng(4)
+    T = 6
+    go = rng.normal(0, 0.6, (T, 3))
+    go[:, 0] += np.pi / 2  # z-up world: a standing body has root ~ +90 deg about x
+    body = rng.normal(0, 0.3, (T, 63))
+    trans = rng.normal(0, 0.5, (T, 3))
+    z = torch.zeros(T, 3)
+    out = model(
+        global_orient=torch.tensor(go, dtype=torch.float32),
+        body_pose=torch.tensor(body, dtype=torch.float32),
+        transl=torch.tensor(trans, dtype=torch.float32),
+        betas=torch.zeros(T, 10),
+        expression=torch.zeros(T, 10),
+        jaw_pose=z,
+        leye_pose=z,
+        reye_pose=z,
+        left_hand_pose=torch.zeros(T, 45),
+        right_hand_pose=torch.zeros(T, 45),
+    )
+    ref = out.joints[:, :22].detach().numpy()
+    params = amass.smplx_world_to_params(go, body, trans)
+    np.testing.assert_allclose(forward_kinematics_np(params), ref, atol=1e-4)
