@@ -60,17 +60,36 @@ def smplx_rest_pelvis(betas: np.ndarray | None = None) -> np.ndarray:
     return smplx_rest_native(b)[0][0]
 
 
+def _leg_ratio(betas: np.ndarray | None, skeleton: Skeleton) -> float:
+    """Target leg length (hip->knee->ankle, mean of both sides) over the subject's."""
+
+    def leg(j: np.ndarray) -> float:
+        return float(np.mean([np.linalg.norm(j[k] - j[h]) + np.linalg.norm(j[a] - j[k])
+                              for h, k, a in ((1, 4, 7), (2, 5, 8))]))  # fmt: skip
+
+    b = None
+    if betas is not None:
+        b = np.asarray(betas, np.float64).ravel()[:10]
+        b = np.pad(b, (0, 10 - len(b)))
+    return leg(skeleton.rest_joints().astype(np.float64)) / leg(smplx_rest_native(b)[0])
+
+
 def smplx_world_to_params(
     global_orient: np.ndarray,
     body_pose: np.ndarray,
     trans: np.ndarray,
     betas: np.ndarray | None = None,
     skeleton: Skeleton | None = None,
+    rescale: bool = False,
 ) -> np.ndarray:
     """SMPL-X parameters in a z-up world -> (T, 69) float32 params (map frame).
 
     global_orient: (T, 3) axis-angle; body_pose: (T, 63) or (T, 21, 3); trans: (T, 3)
-    metres; betas: optional (>= 10,) shape (for J0)."""
+    metres; betas: optional (>= 10,) shape (for J0).
+    rescale: scale the pelvis trajectory (about the world origin, so a floor at z = 0 stays)
+    by the target skeleton's leg length over the subject's (from ``betas``), so the motion
+    fits the target body's legs like the CMU retargeting does. Keep False for motions placed
+    in a scene (HUMANISE)."""
     go = np.asarray(global_orient, np.float64)
     bp = np.asarray(body_pose, np.float64).reshape(len(go), -1)
     tr = np.asarray(trans, np.float64)
@@ -82,6 +101,8 @@ def smplx_world_to_params(
     skel = skeleton if skeleton is not None else default_skeleton()
     r_map = axis_angle_to_matrix_np(go) @ R_NATIVE_TO_MAP.T
     pelvis = smplx_rest_pelvis(betas) + tr
+    if rescale:
+        pelvis = pelvis * _leg_ratio(betas, skel)
     transl = pelvis - skel.offsets[0].astype(np.float64)
     out = np.concatenate([matrix_to_axis_angle_np(r_map), bp, transl], axis=1)
     return out.astype(np.float32)
@@ -92,11 +113,14 @@ def load_amass_npz(
     fps: float = 30.0,
     skeleton: Skeleton | None = None,
     level_floor: bool = True,
+    rescale: bool = True,
 ) -> tuple[np.ndarray, dict]:
     """Read an AMASS SMPL-X (``poses`` (T, 165)) or SMPL-H (``poses`` (T, 156)) ``.npz``.
 
     Uses ``poses[:, :3]`` (root), ``poses[:, 3:66]`` (21 body joints), ``trans`` (T, 3),
     ``mocap_frame_rate`` (SMPL-X) or ``mocap_framerate`` (SMPL-H), optional ``betas``.
+    ``rescale`` fits the pelvis trajectory to the target skeleton's legs (see
+    :func:`smplx_world_to_params`; ratio in ``meta["leg_ratio"]``).
     AMASS does not guarantee the floor at z = 0 for every subset; with ``level_floor`` the
     feet are put on z = 0 (:func:`~ssomotion_ros.motion.datasets.augment.level_floor`, shift
     in ``meta["floor_shift_m"]``). Returns (params (T', 69) float32 at ``fps``, meta)."""
@@ -127,14 +151,24 @@ def load_amass_npz(
         )
     if not src_fps > 0:
         raise ValueError(f"{p}: frame rate must be > 0, got {src_fps}")
-    params = smplx_world_to_params(poses[:, :3], poses[:, 3:66], trans, betas, skeleton)
+    params = smplx_world_to_params(
+        poses[:, :3], poses[:, 3:66], trans, betas, skeleton, rescale=rescale
+    )
     if abs(src_fps - fps) > 1e-3 and len(params) >= 2:
         params = resample(params, src_fps, fps)
     shift = 0.0
     if level_floor:
         params, shift = _level_floor(params, skeleton)
-    meta = {"floor_shift_m": shift, "source_fps": src_fps, "fps": float(fps), "gender": gender,
-            "model": "smplx" if poses.shape[1] == 165 else "smplh", "path": str(p)}  # fmt: skip
+    ratio = _leg_ratio(betas, skeleton or default_skeleton()) if rescale else 1.0
+    meta = {
+        "floor_shift_m": shift,
+        "leg_ratio": ratio,
+        "source_fps": src_fps,
+        "fps": float(fps),
+        "gender": gender,
+        "model": "smplx" if poses.shape[1] == 165 else "smplh",
+        "path": str(p),
+    }
     return params, meta
 
 

@@ -171,10 +171,20 @@ def test_amass_npz_roundtrip(tmp_path):
         betas=np.zeros(16),
         gender=np.array("neutral"),
     )
-    q, meta = amass.load_amass_npz(f, level_floor=False)
+    q, meta = amass.load_amass_npz(f, level_floor=False)  # neutral betas: leg ratio 1
+    assert meta["leg_ratio"] == pytest.approx(1.0)
     np.testing.assert_allclose(forward_kinematics_np(q), forward_kinematics_np(p), atol=1e-4)
     lev, meta_l = amass.load_amass_npz(f)
     np.testing.assert_allclose(lev[:, 68] - q[:, 68], meta_l["floor_shift_m"], atol=1e-6)
+    # a long-legged subject: the pelvis path is scaled down to the default skeleton's legs
+    tall = tmp_path / "tall.npz"
+    np.savez(tall, poses=poses, trans=trans, mocap_frame_rate=30.0, betas=np.r_[2.0, np.zeros(9)])
+    qt, mt = amass.load_amass_npz(tall, level_floor=False)
+    assert 0.8 < mt["leg_ratio"] < 0.98
+    qt0, _ = amass.load_amass_npz(tall, level_floor=False, rescale=False)
+    pel = forward_kinematics_np(qt)[:, 0]
+    pel0 = forward_kinematics_np(qt0)[:, 0]
+    np.testing.assert_allclose(pel, pel0 * mt["leg_ratio"], atol=1e-4)
     feet = forward_kinematics_np(lev)[:, [7, 8, 10, 11], 2]
     assert feet.min() > -0.05
     assert meta["model"] == "smplx"
