@@ -17,7 +17,7 @@ class FusionConfig:
     voxel_size: float = 0.04
     #: Hard cap on stored voxels. When a fusion would exceed it, the voxels with the
     #: lowest decayed evidence (oldest first on ties) are evicted. Memory stays below
-    #: ``max_voxels * bytes_per_voxel`` (see ``VoxelMap.bytes_per_voxel``, ~60 B).
+    #: ``max_voxels * bytes_per_voxel`` (see ``VoxelMap.bytes_per_voxel``, 104 B).
     max_voxels: int = 20_000_000
     #: Label slots per voxel (space-saving heavy-hitter counters). The majority label is
     #: exact while a voxel has seen at most this many distinct labels.
@@ -175,7 +175,7 @@ class MapperConfig:
     voxel_size: float = 0.04
     #: Evidence half-life in seconds of message time (0 = no decay).
     decay_half_life: float = 0.0
-    #: Maximum stored voxels (memory bound, ~112 bytes each).
+    #: Maximum stored voxels (memory bound, 104 bytes each).
     max_voxels: int = 20_000_000
     #: torch device: "auto", "cpu" or "cuda".
     device: str = "auto"

@@ -4,7 +4,7 @@ Storage (documented choice: a *sorted sparse voxel table*)
 ---------------------------------------------------------
 Only voxels that were hit are stored, as rows of a table kept sorted by a 63-bit key
 packing the integer voxel coordinates (21 bits per axis, +-2^20 voxels = +-41 km at
-0.04 m). Per row (see :attr:`VoxelMap.bytes_per_voxel`, 112 B with the defaults):
+0.04 m). Per row (see :attr:`VoxelMap.bytes_per_voxel`, 104 B with the defaults):
 
 ========== ================ ==================================================
 key        int64            packed (ix, iy, iz); voxel g spans [g*s, (g+1)*s)

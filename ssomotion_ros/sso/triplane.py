@@ -180,9 +180,18 @@ def _nearest(occ: torch.Tensor, dim: int, start: int, stop: int, step: int):
     w = torch.arange(n, 0, -1, device=occ.device, dtype=wdt)
     if step < 0:
         w = w.flip(0)
-    shape = [1] * occ.dim()
-    shape[dim] = n
-    m = (part.to(wdt) * w.view(shape)).amax(dim=dim)
+    part = part.to(wdt)
+    if dim == 2 and occ.dim() == 4:
+        # middle axis: a running elementwise maximum over slices is ~4x faster on CPU
+        # than amax over a strided middle dimension
+        m = None
+        for t in range(n):
+            sl = part.select(dim, t) * w[t]
+            m = sl if m is None else torch.maximum(m, sl, out=m)
+    else:
+        shape = [1] * occ.dim()
+        shape[dim] = n
+        m = (part * w.view(shape)).amax(dim=dim)
     found = m > 0
     offset = (n - m.to(torch.int64)).clamp(max=n - 1)
     return offset, found
