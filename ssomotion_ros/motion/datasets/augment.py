@@ -87,11 +87,9 @@ def rotate_z(
     out = p.copy()
     go = rz @ axis_angle_to_matrix_np(p[..., 0:3])
     out[..., 0:3] = matrix_to_axis_angle_np(go)
-    if p.ndim >= 2:  # keep time series continuous
-        flat = out[..., 0:3].reshape(-1, *p.shape[-2:-1], 3)
-        for i in range(flat.shape[0]):
-            flat[i] = unwrap_axis_angle_np(flat[i])
-        out[..., 0:3] = flat.reshape(out[..., 0:3].shape)
+    if p.ndim >= 2:  # keep time series continuous (time = second-to-last axis)
+        go_t = np.moveaxis(out[..., 0:3], -2, 0)  # (T, ..., 3)
+        out[..., 0:3] = np.moveaxis(unwrap_axis_angle_np(go_t), 0, -2)
     rest = _pelvis_rest(skeleton)
     o = np.array([origin[0], origin[1], 0.0])
     pelvis = p[..., 66:69] + rest - o
