@@ -21,6 +21,7 @@ PROVIDERS: list[str] = [
     "ssomotion_ros.language.evaluation",
     "ssomotion_ros.motion.datasets.evaluation",
     "ssomotion_ros.motion.quality",
+    "ssomotion_ros.eval.synthesis_eval",
     "ssomotion_ros.retarget.evaluation",
 ]
 
