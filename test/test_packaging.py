@@ -38,6 +38,7 @@ IMPORT_TO_KEY = {
     "trimesh": "python3-trimesh-pip",
     "pybullet": "python3-pybullet-pip",
     "pybullet_data": "python3-pybullet-pip",
+    "cmeel": "python3-example-robot-data-pip",  # its install prefix (robots live there)
     "rclpy": "rclpy",
     "rcl_interfaces": "rcl_interfaces",
     "std_msgs": "std_msgs",
