@@ -90,6 +90,8 @@ class RoomSpec:
     ceiling: whether the mesh has a ceiling (off by default: scans then see the walls
         and furniture from inside without a lid, like most mapping datasets).
     room_type: the prompt's room type.
+    cutout: [x0, y0, x1, y1] metres, a corner of the rectangle that is solid wall (an
+        L-shaped room), or None.
     """
 
     width: float
@@ -100,6 +102,7 @@ class RoomSpec:
     windows: list[Opening] = field(default_factory=list)
     ceiling: bool = False
     room_type: str = "room"
+    cutout: list[float] | None = None
 
     def wall_length(self, wall: str) -> float:
         return self.width if wall in ("south", "north") else self.depth
@@ -113,6 +116,29 @@ class RoomSpec:
             "north": (np.array([0.0, d]), np.array([1.0, 0.0]), np.array([0.0, -1.0])),
             "west": (np.array([0.0, 0.0]), np.array([0.0, 1.0]), np.array([1.0, 0.0])),
         }[wall]
+
+    def covered(self, wall: str) -> tuple[float, float] | None:
+        """The interval (along ``wall``, metres) hidden behind the cutout, or None."""
+        if self.cutout is None:
+            return None
+        x0, y0, x1, y1 = self.cutout
+        eps = 1e-9
+        if wall == "south" and y0 <= eps:
+            return (x0, x1)
+        if wall == "north" and y1 >= self.depth - eps:
+            return (x0, x1)
+        if wall == "west" and x0 <= eps:
+            return (y0, y1)
+        if wall == "east" and x1 >= self.width - eps:
+            return (y0, y1)
+        return None
+
+    def cutout_polygon(self) -> np.ndarray | None:
+        """(4, 2) corners of the cutout, or None."""
+        if self.cutout is None:
+            return None
+        x0, y0, x1, y1 = self.cutout
+        return np.array([[x1, y1], [x0, y1], [x0, y0], [x1, y0]], dtype=np.float64)
 
     def door_pose(self, inside: float = 0.5) -> np.ndarray:
         """(3,) x, y, yaw of a person standing ``inside`` metres in front of the door,
@@ -139,6 +165,7 @@ class RoomSpec:
             "windows": [w.to_dict() for w in self.windows],
             "ceiling": self.ceiling,
             "room_type": self.room_type,
+            "cutout": None if self.cutout is None else [round(float(v), 6) for v in self.cutout],
         }
 
     @classmethod
@@ -153,12 +180,20 @@ class RoomSpec:
                 windows=[Opening(**w) for w in d.get("windows", [])],
                 ceiling=bool(d.get("ceiling", False)),
                 room_type=str(d.get("room_type", "room")),
+                cutout=None if d.get("cutout") is None else [float(v) for v in d["cutout"]],
             )
         except (KeyError, TypeError) as e:
             raise ValueError(f"bad room entry in scene spec ({e}): {d}") from None
         if room.width <= 0 or room.depth <= 0 or room.height <= 0:
             raise ValueError(f"room width, depth and height must be positive: {d}")
+        if room.cutout is not None:
+            x0, y0, x1, y1 = room.cutout
+            if not (0 <= x0 < x1 <= room.width and 0 <= y0 < y1 <= room.depth):
+                raise ValueError(f"cutout {room.cutout} must lie inside the room")
         for op in [room.door, *room.windows]:
+            cov = room.covered(op.wall)
+            if cov and op.offset + op.width / 2 > cov[0] and op.offset - op.width / 2 < cov[1]:
+                raise ValueError(f"opening {op} lies on wall hidden by the cutout")
             if op.wall not in WALLS:
                 raise ValueError(f"opening wall must be one of {WALLS}, got {op.wall!r}")
             if not (op.width / 2 <= op.offset <= room.wall_length(op.wall) - op.width / 2):
@@ -363,6 +398,11 @@ class _Grid:
         h = resolution / 2  # cells within half a cell of a wall count as wall (conservative)
         self.walls = (self.cx < h) | (self.cx > room.width - h)
         self.walls |= (self.cy < h) | (self.cy > room.depth - h)
+        if room.cutout is not None:
+            x0, y0, x1, y1 = room.cutout
+            self.walls |= (
+                (self.cx > x0 - h) & (self.cx < x1 + h) & (self.cy > y0 - h) & (self.cy < y1 + h)
+            )
 
     def add(self, occ: np.ndarray, obj: PlacedObject) -> None:
         """Mark the cells that overlap ``obj``'s footprint (in place): cells whose centres
@@ -460,6 +500,9 @@ class _Placer:
             return False
         grown = obj.footprint(self.cfg.clearance / 2)
         if _overlap(poly, self.zone.footprint()):
+            return False
+        cut = self.room.cutout_polygon()
+        if cut is not None and _overlap(poly, cut):
             return False
         r = float(np.hypot(obj.size[0], obj.size[1])) / 2 + self.cfg.clearance / 2
         for o in self.placed:
@@ -638,29 +681,49 @@ def _sample_room(
         scale = parsed.size_scale * grow
         w, d = float(w * jitter[0] * scale), float(d * jitter[1] * scale)
         w, d = max(w, 2.0), max(d, 2.0)
+    if parsed.shape == "L" and parsed.room_size is None:
+        w, d = w / np.sqrt(0.84), d / np.sqrt(0.84)  # the cutout takes ~16 % of the floor
     height = float(rng.uniform(2.5, 2.8))
-    door_wall = WALLS[int(rng.integers(4))]
     room = RoomSpec(width=w, depth=d, height=height, room_type=parsed.room_type)
-    length = room.wall_length(door_wall)
+    if parsed.shape == "L":
+        cw, cd = w * float(rng.uniform(0.3, 0.45)), d * float(rng.uniform(0.3, 0.45))
+        corner = int(rng.integers(4))
+        x0 = 0.0 if corner in (0, 3) else w - cw
+        y0 = 0.0 if corner in (0, 1) else d - cd
+        room.cutout = [x0, y0, x0 + cw, y0 + cd]
+
+    def free_offset(wall: str, width: float, margin: float) -> float | None:
+        ln = room.wall_length(wall)
+        lo, hi = width / 2 + margin, ln - width / 2 - margin
+        if hi < lo:
+            return None
+        cov = room.covered(wall)
+        for _ in range(20):
+            u = float(rng.uniform(lo, hi))
+            if cov is None or u + width / 2 + margin <= cov[0] or u - width / 2 - margin >= cov[1]:
+                return u
+        return None
+
     door_w = 0.9
-    off = float(rng.uniform(door_w / 2 + 0.15, max(door_w / 2 + 0.15, length - door_w / 2 - 0.15)))
+    walls = [str(x) for x in rng.permutation(WALLS)]
+    door_wall, off = walls[0], None
+    for door_wall in walls:
+        off = free_offset(door_wall, door_w, 0.15)
+        if off is not None:
+            break
+    if off is None:
+        raise LayoutError(f"room {w:.2f} x {d:.2f} m has no wall wide enough for a door")
     room.door = Opening(door_wall, off, door_w, 0.0, 2.05)
     n_win = int(rng.integers(1, 3))
     for wall in rng.permutation([x for x in WALLS if x != door_wall])[:n_win]:
         wall = str(wall)
-        ln = room.wall_length(wall)
-        ww = float(min(rng.uniform(0.8, 1.6), ln - 0.6))
+        ww = float(min(rng.uniform(0.8, 1.6), room.wall_length(wall) - 0.6))
         if ww < 0.5:
             continue
-        room.windows.append(
-            Opening(
-                wall,
-                float(rng.uniform(ww / 2 + 0.3, ln - ww / 2 - 0.3)),
-                ww,
-                0.9,
-                min(2.2, height - 0.2),
-            )
-        )
+        u = free_offset(wall, ww, 0.3)
+        if u is None:
+            continue
+        room.windows.append(Opening(wall, u, ww, 0.9, min(2.2, height - 0.2)))
     return room
 
 

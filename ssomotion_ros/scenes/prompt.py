@@ -13,6 +13,7 @@ Grammar (case-insensitive, punctuation ignored)::
 * ROOM TYPE: living room, bedroom, kitchen, bathroom, office, dining room, room.
   A room type without listed objects gets that type's default furniture.
 * ``N random objects`` / ``cluttered`` add a clutter of N (default 8) random objects.
+* ``L-shaped`` makes an L-shaped room (one corner of the rectangle is solid wall).
 
 Any other word raises ValueError naming it and listing the known classes.
 """
@@ -184,6 +185,7 @@ class ParsedPrompt:
     size_scale: room size factor from size words (1.0 if none).
     room_size: explicit (width x, depth y) in metres, or None.
     clutter: number of extra random clutter objects.
+    shape: ``"rect"`` or ``"L"`` (an L-shaped room: one corner is solid wall).
     """
 
     room_type: str = "room"
@@ -191,6 +193,7 @@ class ParsedPrompt:
     size_scale: float = 1.0
     room_size: tuple[float, float] | None = None
     clutter: int = 0
+    shape: str = "rect"
 
 
 def _singular(word: str) -> str:
@@ -275,6 +278,10 @@ def parse_prompt(prompt: str) -> ParsedPrompt:
                             "things"):  # fmt: skip
                 out.clutter += pending if pending is not None else DEFAULT_CLUTTER
                 pending = None
+            elif phrase in ("l shaped", "lshaped", "l shape"):
+                out.shape = "L"
+            elif n == 1 and phrase in ("rectangular", "square"):
+                out.shape = "rect"
             elif n == 1 and phrase in SIZE_WORDS:
                 out.size_scale *= SIZE_WORDS[phrase]
             elif n == 1 and phrase in _CLUTTER_WORDS:
@@ -304,7 +311,8 @@ def parse_prompt(prompt: str) -> ParsedPrompt:
 def _next_is_room(tokens: list[str], j: int) -> bool:
     """True if tokens[j:] start with (size words and) a room type ("a small bedroom")."""
     while j < len(tokens) and (tokens[j] in SIZE_WORDS or tokens[j] in _FILLER_ADJ
-                               or tokens[j] in _CLUTTER_WORDS):  # fmt: skip
+                               or tokens[j] in _CLUTTER_WORDS
+                               or tokens[j] in ("l", "shaped", "lshaped", "shape")):  # fmt: skip
         j += 1
     for n in (2, 1):
         if " ".join(tokens[j : j + n]) in ROOM_SYNONYMS:

@@ -244,6 +244,9 @@ class Scene:
         add_box(-t, W + t, -t, D + t, -0.05, 0.0, floor, 0)
         if room.ceiling:
             add_box(-t, W + t, -t, D + t, H, H + 0.05, self._lid("ceiling"), 0)
+        if room.cutout is not None:  # L-shaped room: the missing corner is solid wall
+            x0, y0, x1, y1 = room.cutout
+            add_box(x0, x1, y0, y1, 0.0, H, wall, 0)
         # objects first get their instance ids; the door and windows follow
         next_id = max([o.instance_id for o in self.spec.objects], default=0) + 1
         openings = [("door", room.door)] + [("window", w) for w in room.windows]

@@ -15,6 +15,7 @@ PROMPTS = [
     ("a dining room with a table and six chairs", 3),
     ("a bathroom", 4),
     ("a cluttered room with 10 random objects", 5),
+    ("an L-shaped living room with a sofa, two armchairs, a coffee table and a bookshelf", 3),
 ]
 
 
@@ -66,6 +67,10 @@ def test_no_two_objects_intersect_in_3d(scenes):
             assert pts[:, 0].min() >= 0 and pts[:, 0].max() <= room.width
             assert pts[:, 1].min() >= 0 and pts[:, 1].max() <= room.depth
             assert pts[:, 2].min() >= 0
+            if room.cutout is not None:  # nothing inside the solid corner of an L room
+                x0, y0, x1, y1 = room.cutout
+                inside = (pts[:, 0] > x0) & (pts[:, 0] < x1) & (pts[:, 1] > y0) & (pts[:, 1] < y1)
+                assert not inside.any()
             for j, ps in by_inst.items():
                 if j == i:
                     continue
@@ -79,6 +84,8 @@ def test_every_object_reachable_from_door(scenes):
         start = scene.start_pose()[:2]
         polys = [o.footprint() for o in scene.spec.objects]
         room = scene.spec.room
+        if room.cutout is not None:
+            polys.append(room.cutout_polygon())
         for inst in scene.instances:
             if inst.name in ("door", "window"):
                 continue
@@ -109,6 +116,23 @@ def test_affordances_are_on_the_objects(scenes):
                     assert 0.3 < a.position[2] < 0.8  # seat / mattress heights
                 elif a.kind == "approach":
                     assert a.position[2] == 0.0
+
+
+def test_l_shaped_room(scenes):
+    room = scenes[-1].spec.room
+    assert room.cutout is not None
+    x0, y0, x1, y1 = room.cutout
+    assert 0.25 * room.width < x1 - x0 < 0.5 * room.width
+    assert (x0 == 0 or x1 == pytest.approx(room.width)) and (
+        y0 == 0 or y1 == pytest.approx(room.depth)
+    )
+    for op in [room.door, *room.windows]:  # openings stay on visible walls
+        cov = room.covered(op.wall)
+        assert (
+            cov is None or op.offset + op.width / 2 <= cov[0] or op.offset - op.width / 2 >= cov[1]
+        )
+    back = SceneSpec.from_dict(scenes[-1].spec.to_dict())
+    assert back.room.cutout == pytest.approx(room.cutout, abs=1e-6)
 
 
 def test_same_seed_same_scene_other_seed_differs():

@@ -45,6 +45,8 @@ def test_room_defaults_and_modifiers():
     assert p.room_size == (6.0, 5.0)
     assert p.clutter == 12 and p.objects == []
     assert parse_prompt("a cluttered room").clutter == 8
+    assert parse_prompt("an L-shaped kitchen with a fridge").shape == "L"
+    assert parse_prompt("a kitchen").shape == "rect"
 
 
 def test_every_class_name_parses():
