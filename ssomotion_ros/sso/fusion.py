@@ -111,19 +111,23 @@ class VoxelSnapshot:
         return torch.where(self.keys[pos] == q, pos, torch.full_like(pos, -1))
 
 
-def _slot_update(ids: torch.Tensor, cnts: torch.Tensor, rows, vals, w) -> None:
+def _slot_update(ids: torch.Tensor, cnts: torch.Tensor, rows, vals, w, all_empty=False) -> None:
     """Space-saving heavy-hitter update of K slots per row, in place.
 
     ids: (M, K) slot values (-1 empty); cnts: (M, K) float32 counts.
-    rows, vals, w: (P,) row index, value, weight of unique (row, value) pairs.
+    rows, vals, w: (P,) row index, value, weight of unique (row, value) pairs, sorted
+        by row. all_empty: the caller guarantees every row's slots are empty (new rows).
     """
     if rows.numel() == 0:
         return
     k = ids.shape[1]
     vals = vals.to(ids.dtype)
-    cand = ids.index_select(0, rows)
+    if all_empty:
+        cand = torch.full((rows.numel(), k), -1, dtype=ids.dtype, device=ids.device)
+    else:
+        cand = ids.index_select(0, rows)
     match = cand == vals[:, None]
-    has = match.any(dim=1)
+    has = match.any(dim=1) if not all_empty else torch.zeros_like(rows, dtype=torch.bool)
     flat_cnt = cnts.view(-1)
     flat_ids = ids.view(-1)
     if bool(has.all()):
@@ -468,8 +472,23 @@ class VoxelMap:
         rgb_sum = None
         if rgb is not None:
             rgb_sum = torch.zeros((nu, 3), device=dev).index_add_(0, vid, rgb.to(torch.float32))
-        lpairs = _vote_pairs(vid, nu, lab)
-        ipairs = _vote_pairs(vid, nu, inst) if bool((inst >= 0).any()) else None
+        imax = int(inst.max())
+        lmax = int(lab.max())
+        if imax < 0:
+            lpairs = _vote_pairs(vid, nu, lab)
+            ipairs = None
+        elif (lmax + 2).bit_length() + (imax + 2).bit_length() <= 62 and int(inst.min()) >= -1:
+            # one pass for labels and instances: vote on (label, instance) codes, then
+            # split the (few) pairs into label pairs and instance pairs
+            base = imax + 2
+            code = (lab.clamp(min=-1) + 1) * base + (inst + 1)
+            pv, pc, pw = _vote_pairs(vid, nu, code)
+            plab, pins = pc // base - 1, pc % base - 1
+            lpairs = _group_pairs(pv, plab, pw)
+            ipairs = _group_pairs(pv, pins, pw)
+        else:
+            lpairs = _vote_pairs(vid, nu, lab)
+            ipairs = _vote_pairs(vid, nu, inst)
 
         with self._lock:
             self._merge(ukeys, ucoords, count, rgb_sum, lpairs, ipairs, stamp)
@@ -552,10 +571,12 @@ class VoxelMap:
         if pvox.numel():
             prow = row_of_u[pvox]
             self.votes.index_add_(0, prow, pcount)
-            _slot_update(self.lab_ids, self.lab_cnt, prow, plab, pcount)
+            _slot_update(self.lab_ids, self.lab_cnt, prow, plab, pcount, all_empty=m == 0)
         if ipairs is not None and ipairs[0].numel():
             ivox, ival, icount = ipairs
-            _slot_update(self.inst_ids, self.inst_cnt, row_of_u[ivox], ival, icount)
+            _slot_update(
+                self.inst_ids, self.inst_cnt, row_of_u[ivox], ival, icount, all_empty=m == 0
+            )
         if len(self) > cfg.max_voxels:
             self._evict(cfg.max_voxels, t_rel)
 

@@ -193,6 +193,16 @@ class SDFVolume:
     resolution: float
     truncation: float
 
+    def _on(self, device) -> torch.Tensor:
+        """The volume on ``device`` (copied once, then cached)."""
+        if self.volume.device == torch.device(device):
+            return self.volume
+        cache = self.__dict__.setdefault("_device_copies", {})
+        key = str(device)
+        if key not in cache:
+            cache[key] = self.volume.to(device)
+        return cache[key]
+
     def query(self, points: torch.Tensor) -> torch.Tensor:
         """Signed distance at points.
 
@@ -203,7 +213,7 @@ class SDFVolume:
         """
         if points.dim() != 2 or points.shape[-1] != 3:
             raise ValueError(f"points must be (N, 3), got {tuple(points.shape)}")
-        vol = self.volume.to(points.device)
+        vol = self._on(points.device)
         d, h, w = vol.shape[2:]
         org = torch.as_tensor(self.origin, dtype=points.dtype, device=points.device)
         size = torch.tensor([w - 1, h - 1, d - 1], dtype=points.dtype, device=points.device)
