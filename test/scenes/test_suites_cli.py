@@ -79,3 +79,12 @@ def test_cli_errors(tmp_path, capsys):
     assert "unknown word 'dragon'" in capsys.readouterr().err
     assert main(["scene", "--out", str(tmp_path)]) == 2
     assert main(["scene", "--spec", str(tmp_path / "none.yaml"), "--out", str(tmp_path)]) == 2
+
+
+def test_bench_scenes_smoke(capsys):
+    assert main(["bench", "scenes", "--quick"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("pcd_read", "occupancy", "depth_scan"):
+        assert out[key]["ours_s"] > 0 and out[key]["ratio_ours_over_open3d"] > 0
+    assert out["occupancy"]["voxels"] > 1000
+    assert set(out["layout_s"]) >= {"a kitchen"}

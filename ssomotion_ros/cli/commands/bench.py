@@ -23,6 +23,7 @@ PROVIDERS: list[str] = [
     "ssomotion_ros.sso.bench",
     "ssomotion_ros.motion.bench",
     "ssomotion_ros.body.bench",
+    "ssomotion_ros.scenes.bench",
 ]
 
 
