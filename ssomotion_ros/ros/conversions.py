@@ -235,7 +235,9 @@ def _marker(ns, mid, mtype, stamp, frame_id, rgb, alpha=1.0) -> Marker:
 
 def mesh_marker(triangles: np.ndarray, agent_index: int, stamp, frame_id="map") -> Marker:
     """TRIANGLE_LIST marker (ns ``body``) from (F * 3, 3) float triangle corners, metres."""
-    m = _marker("body", agent_index, Marker.TRIANGLE_LIST, stamp, frame_id, agent_color(agent_index))
+    m = _marker(
+        "body", agent_index, Marker.TRIANGLE_LIST, stamp, frame_id, agent_color(agent_index)
+    )
     m.points = _points(triangles)
     return m
 

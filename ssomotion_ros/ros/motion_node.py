@@ -171,6 +171,9 @@ class MotionNode(Node):
     def _warm_up(self) -> None:
         """Background start-up: own scene (if asked and none is shared), clips, encoder,
         body mesh. Instructions that arrive earlier wait in the intake queue."""
+        # the text encoder loads in parallel with the scene (it takes the longest)
+        encoder = threading.Thread(target=self.manager.warm_up, name="encoder", daemon=True)
+        encoder.start()
         try:
             if self.shared.scene_model is None and (self.cfg.scene_file or self.cfg.scene_prompt):
                 from ssomotion_ros.synthesis import scene_source
@@ -188,11 +191,11 @@ class MotionNode(Node):
                         self.shared.scene_model = model
                 self.get_logger().info(f"scene ready from {what}")
             _ = self.synthesizer.library
-            self.manager.warm_up()
             if self.cfg.body_style in ("mesh", "both"):
                 from ssomotion_ros.viz.body_mesh import shared_body_mesh
 
                 self._mesh = shared_body_mesh(self.cfg.mesh_faces)
+            encoder.join()
             self.get_logger().info("motion node ready")
         except Exception as exc:  # noqa: BLE001 - keep serving; requests report the problem
             self.get_logger().error(f"motion node start-up failed: {exc}")
@@ -212,7 +215,9 @@ class MotionNode(Node):
             self.get_logger().error(f"cannot take instruction {str(text)[:80]!r}: {exc}")
 
     def _on_status(self, ev: StatusEvent) -> None:
-        self.status_pub.publish(conv.status_msg(ev, self.get_clock().now().to_msg(), self.icfg.frame_id))
+        self.status_pub.publish(
+            conv.status_msg(ev, self.get_clock().now().to_msg(), self.icfg.frame_id)
+        )
         level = self.get_logger().warn if ev.state in (1, 5) else self.get_logger().info
         extra = f" ({ev.reason})" if ev.reason else ""
         level(f"[{ev.request_id}] {ev.agent_id}: {ev.state.name}{extra}")

@@ -71,7 +71,9 @@ class RigidBodyMesh:
         skel = default_skeleton()
         self._skeleton = skel
         self.rest_joints = (
-            forward_kinematics(torch.zeros(69, dtype=torch.float64), skel).numpy().astype(np.float64)
+            forward_kinematics(torch.zeros(69, dtype=torch.float64), skel)
+            .numpy()
+            .astype(np.float64)
         )
         v, f = self._load_or_build(cache_dir)
         self.rest_vertices = v

@@ -31,8 +31,3 @@ def synth(tmp_path_factory):
 
     cfg = BaselineConfig(cache_dir=str(tmp_path_factory.mktemp("clips")))
     return BaselineSynthesizer(cfg)
-
-
-def instance(room, name):
-    model, _ = room
-    return next(i for i in model.instances() if i.name == name)

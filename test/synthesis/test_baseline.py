@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from synthesis_helpers import instance
 
 from ssomotion_ros.eval.metrics import contact_score
 from ssomotion_ros.language import Goal
@@ -24,8 +25,6 @@ from ssomotion_ros.synthesis.types import (
     Synthesizer,
     end_state,
 )
-
-from .conftest import instance
 
 
 def _goal(action, position, target=None, facing=None, radius=0.2):
