@@ -84,6 +84,9 @@ class LidarConfig:
     dropout: float = 0.01
     #: Returns at more than this incidence angle drop out, degrees.
     max_incidence_deg: float = 85.0
+    #: Add the ``ring`` field (laser index). Turn off for consumers that read an integer
+    #: ``ring`` field as the semantic label (Hydra style).
+    ring_field: bool = True
 
 
 @dataclass
@@ -264,10 +267,11 @@ def lidar_scan(
     ok &= rng.random(len(ok)) >= cfg.dropout
     rng_m = t + rng.normal(size=t.shape) * cfg.range_sigma
     sel = np.flatnonzero(ok)
-    out = _empty(len(sel), layout, ring=True)
+    out = _empty(len(sel), layout, ring=cfg.ring_field)
     pts = origin + dirs[sel] * rng_m[sel, None]
     _fill(out, slice(None), pts, ids[sel], caster, layout)
-    out["ring"] = ring[sel]
+    if cfg.ring_field:
+        out["ring"] = ring[sel]
     T = np.eye(4)
     T[:3, :3] = R
     T[:3, 3] = origin

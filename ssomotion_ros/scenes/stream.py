@@ -53,6 +53,8 @@ class SceneStreamConfig:
     depth_height: int = 240
     #: Lidar rings.
     lidar_rings: int = 16
+    #: Give lidar clouds a ``ring`` field (off for consumers that read ``ring`` as label).
+    lidar_ring_field: bool = True
     #: Clouds generated ahead of publishing (bounded queue size).
     prefetch: int = 2
     #: Stop after this many clouds (0: run forever).
@@ -205,7 +207,7 @@ class ScanStream:
             dc = DepthCameraConfig(width=cfg.depth_width, height=cfg.depth_height)
             scan = depth_scan(self._caster, pose, dc, cfg.layout, self._rng, index / cfg.rate)
         else:
-            lc = LidarConfig(rings=cfg.lidar_rings)
+            lc = LidarConfig(rings=cfg.lidar_rings, ring_field=cfg.lidar_ring_field)
             scan = lidar_scan(self._caster, pose, lc, cfg.layout, self._rng, index / cfg.rate)
         return StreamItem(scan.points, scan.sensor_pose, index, f"{cfg.sensor} pose {k}")
 

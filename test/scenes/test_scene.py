@@ -130,6 +130,8 @@ def test_noise_dropouts_and_lidar(scene, caster):
     assert rng.min() >= cfg.min_range
     with pytest.raises(ValueError, match="pose must be"):
         lidar_scan(caster, np.zeros(2))
+    no_ring = lidar_scan(caster, pose, LidarConfig(rings=4, azimuth_samples=90, ring_field=False))
+    assert "ring" not in no_ring.points.dtype.names
 
 
 def test_rgb_layout_decodes_through_sso_palette(scene, caster, tmp_path):
