@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
@@ -34,6 +34,9 @@ from ssomotion_ros.ros.pointcloud import array_to_pointcloud2, pointcloud2_to_ar
 from ssomotion_ros.ros.shared import SharedState
 from ssomotion_ros.sso.config import FusionConfig, MapperConfig, SceneModelConfig
 from ssomotion_ros.sso.vocabulary import Vocabulary
+
+#: An unchanged map is published again every this many publish periods.
+REPUBLISH_EVERY = 5
 
 #: dtype of the published occupancy cloud.
 OCCUPANCY_DTYPE = np.dtype(
@@ -156,7 +159,12 @@ class MapperNode(Node):
         )
         qos = QoSProfile(depth=cfg.cloud_qos_depth, reliability=reliability)
         self.create_subscription(PointCloud2, cfg.cloud_topic, self._on_cloud, qos)
-        out_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+        # latched outputs: late subscribers asking for transient-local get the last map
+        out_qos = QoSProfile(
+            depth=1,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
         self.occ_pub = self.create_publisher(PointCloud2, cfg.occupancy_topic, out_qos)
         self.inst_pub = self.create_publisher(MarkerArray, cfg.instances_topic, out_qos)
         self.create_service(Trigger, cfg.save_service, self._on_save)
@@ -200,6 +208,7 @@ class MapperNode(Node):
     def _work(self) -> None:
         period = 1.0 / self.config.publish_rate if self.config.publish_rate > 0 else None
         next_pub = time.monotonic()
+        ticks = 0
         while not self._stop.is_set():
             with self._cv:
                 if not self._queue:
@@ -209,8 +218,10 @@ class MapperNode(Node):
                 self.fuse_array(*item)
             if period is not None and time.monotonic() >= next_pub:
                 next_pub = time.monotonic() + period
+                ticks += 1
                 try:
-                    self.publish_map()
+                    # on change, and every REPUBLISH_EVERY periods for volatile late joiners
+                    self.publish_map(force=ticks % REPUBLISH_EVERY == 0)
                 except Exception as exc:  # noqa: BLE001 - keep the worker alive
                     self.get_logger().error(f"publishing the map failed: {exc}")
 

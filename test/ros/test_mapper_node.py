@@ -146,3 +146,51 @@ def test_bad_clouds_are_rejected_and_map_kept(mapper):
         assert other.node.model is node.model
     finally:
         other.close()
+
+
+def test_instruction_node_sees_the_fused_scene(ros_node):
+    """Mapper and instruction node in one process share the SceneModel: once a cloud is
+    fused, instructions are no longer rejected with "no scene received yet"."""
+    from ssomotion_ros.msg import MotionStatus
+    from std_msgs.msg import String
+
+    from ssomotion_ros.ros.instruction_node import NO_SCENE, InstructionNode
+
+    mp = MapperProcess({"cloud_topic": "/test_share/cloud", "publish_rate": 0.0})
+    instr = InstructionNode(
+        node_name="test_share_instruction",
+        shared=mp.shared,
+        context=mp.context,
+        parameter_overrides=[
+            Parameter("instruction_topic", value="/test_share/instruction"),
+            Parameter("status_topic", value="/test_share/status"),
+        ],
+    )
+    mp.executor.add_node(instr)
+    try:
+        n = ros_node("share_test_client")
+        got: list = []
+        n.node.create_subscription(MotionStatus, "/test_share/status", got.append, RELIABLE)
+        say = n.node.create_publisher(String, "/test_share/instruction", RELIABLE)
+        clouds = n.node.create_publisher(PointCloud2, "/test_share/cloud", RELIABLE)
+        n.wait_for(
+            lambda: (
+                say.get_subscription_count() > 0
+                and clouds.get_subscription_count() > 0
+                and n.node.count_publishers("/test_share/status") > 0
+            ),
+            what="discovery",
+        )
+        say.publish(String(data="walk to the sofa"))
+        n.wait_for(lambda: len(got) >= 1, what="first status")
+        assert got[0].reason == NO_SCENE
+        arr = to_structured(room_cloud(num_points=20_000, seed=4))
+        clouds.publish(array_to_pointcloud2(arr, "map"))
+        n.wait_for(mp.shared.scene_ready, timeout=30, what="fused scene")
+        say.publish(String(data="walk to the sofa"))
+        n.wait_for(lambda: len(got) >= 2, timeout=60, what="second status")
+        assert got[1].reason != NO_SCENE
+    finally:
+        mp.executor.remove_node(instr)
+        instr.destroy_node()
+        mp.close()
