@@ -72,6 +72,10 @@ class TriPlanes:
         the nearest voxel's label; 0 where ``mask`` is False.
     label: (B, 5, S, S) int64, the nearest voxel's label id; -1 where ``mask`` is False.
     mask: (B, 5, S, S) bool, True where an occupied voxel was found.
+
+    Image layout (row index first; see :mod:`ssomotion_ros.sso.triplane`): x+/x- maps
+    ``[k, j]`` (row = z index from the bottom, column = y index from -y), y+/y- maps
+    ``[k, i]``, the z map ``[j, i]``. ``rgb`` and ``semantic`` may be channels-last views.
     """
 
     depth: object
