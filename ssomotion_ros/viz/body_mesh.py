@@ -35,14 +35,16 @@ def _nearest_bone(vertices: np.ndarray, rest_joints: np.ndarray) -> np.ndarray:
     """(V,) index of the joint whose rotation moves each vertex: the parent joint of the
     nearest bone segment (or a leaf joint itself for points beyond it)."""
     segs, owner = [], []
-    for c in range(1, len(PARENTS)):
-        p = int(PARENTS[c])
-        segs.append((rest_joints[p], rest_joints[c]))
-        owner.append(p)
+    # leaves first: beyond a leaf joint its point and its bone are equally near, and the
+    # first minimum wins
     leaves = sorted(set(range(len(PARENTS))) - {int(p) for p in PARENTS if p >= 0})
     for leaf in leaves:
         segs.append((rest_joints[leaf], rest_joints[leaf]))
         owner.append(leaf)
+    for c in range(1, len(PARENTS)):
+        p = int(PARENTS[c])
+        segs.append((rest_joints[p], rest_joints[c]))
+        owner.append(p)
     a = np.array([s[0] for s in segs])  # (S, 3)
     b = np.array([s[1] for s in segs])
     ab = b - a
