@@ -231,11 +231,13 @@ def _vote_pairs(vid: torch.Tensor, nu: int, values: torch.Tensor):
     single = vmin == vmax
     nvote = torch.zeros(nu, device=dev).index_add_(0, v, torch.ones(v.shape[0], device=dev))
     svox = torch.nonzero(single).squeeze(1)
-    mixed_pt = ~single.index_select(0, v)
-    if not bool(mixed_pt.any()):
+    mixed_vox = ~single
+    mixed_vox[vmax < 0] = False  # voxels without any vote
+    if not bool(mixed_vox.any()):
         return svox, vmin[svox], nvote[svox]
+    mi = torch.nonzero(mixed_vox.index_select(0, v)).squeeze(1)  # points of mixed voxels
     mv, mval, mw = _group_pairs(
-        v[mixed_pt], val[mixed_pt], torch.ones(int(mixed_pt.sum()), device=dev)
+        v.index_select(0, mi), val.index_select(0, mi), torch.ones(mi.shape[0], device=dev)
     )
     pv = torch.cat([svox, mv])
     pval = torch.cat([vmin[svox], mval])
@@ -448,8 +450,8 @@ class VoxelMap:
             mid = int(vmin[0]) + int(ext[0]) // 2
             left = (v[:, 0] < mid).cpu().numpy()
             return self._fuse_chunk_split(cloud, stamp, transform, left)
-        vl = v - vmin
-        lin = (vl[:, 0] * ext[1] + vl[:, 1]) * ext[2] + vl[:, 2]
+        vl = (v - vmin).T.contiguous()  # (3, N): contiguous rows are faster to combine
+        lin = vl[0].mul_(int(ext[1])).add_(vl[1]).mul_(int(ext[2])).add_(vl[2])
         # ---- group points by voxel: a dense histogram over the cloud's bounding box when
         # it is small enough (bincount + nonzero, O(N + cells)), else a sort (O(N log N))
         if cells <= max(4 * n, 1 << 20) and cells <= self.config.max_batch_cells:
