@@ -143,6 +143,8 @@ class MapperNode(Node):
                         device=cfg.device,
                     ),
                     vocabulary=cfg.vocabulary_path or None,
+                    reduction_weights=cfg.reduction_weights or None,
+                    openclip_weights=cfg.openclip_weights or None,
                 )
                 model = SceneModel(mcfg)
             if self.shared.scene_model is None:

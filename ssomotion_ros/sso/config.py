@@ -146,6 +146,10 @@ class SceneModelConfig:
     vocabulary: str | None = None
     #: Dimension of the reduced semantic feature (16 in the method).
     feature_dim: int = 16
+    #: Trained reduction weights (.npz weight/bias, or a checkpoint); None = PCA.
+    reduction_weights: str | None = None
+    #: OpenCLIP ViT-B/32 weights file for the text encoder; None = offline MiniLM.
+    openclip_weights: str | None = None
 
 
 @dataclass
@@ -168,6 +172,10 @@ class MapperConfig:
     palette_path: str = ""
     #: Vocabulary CSV of the label ids ("" = the shipped NYU-40).
     vocabulary_path: str = ""
+    #: Trained semantic reduction weights ("" = deterministic PCA).
+    reduction_weights: str = ""
+    #: OpenCLIP ViT-B/32 weights for the text encoder ("" = offline MiniLM).
+    openclip_weights: str = ""
     #: Map frame (REP-103); clouds in another frame are fused as if in this one (with a
     #: warning): publish clouds in the map frame (no tf2 in this build).
     frame_id: str = "map"

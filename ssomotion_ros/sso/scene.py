@@ -83,7 +83,15 @@ class SceneModel:
                 else Vocabulary.default()
             )
         self.vocabulary = vocabulary
+        if reduction is None and self.config.reduction_weights:
+            reduction = LinearReduction.from_file(self.config.reduction_weights)
         self.reduction = reduction
+        if encoder is None and self.config.openclip_weights:
+            from ssomotion_ros.language.encoders import TextEncoderConfig, get_text_encoder
+
+            encoder = get_text_encoder(
+                TextEncoderConfig(kind="openclip", openclip_weights=self.config.openclip_weights)
+            )
         self._encoder = encoder
         self.map = VoxelMap(self.config.fusion, self.device)
         self._cache_lock = threading.RLock()

@@ -237,6 +237,36 @@ class LinearReduction:
                 f"{self.weight.shape} and {self.bias.shape}"
             )
 
+    @classmethod
+    def from_file(cls, path: str | Path) -> LinearReduction:
+        """Load trained weights: an ``.npz`` with ``weight`` (F, D) and ``bias`` (F,), or a
+        torch / safetensors state dict (e.g. a motion checkpoint) holding a 2-D
+        ``*weight`` and matching ``*bias``; keys containing "reduction" are preferred."""
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"reduction weights file not found: {path}")
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                state = {k: z[k] for k in z.files}
+        elif path.suffix == ".safetensors":
+            from safetensors.numpy import load_file
+
+            state = load_file(str(path))
+        else:
+            import torch
+
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+            if isinstance(state, dict) and "state_dict" in state:
+                state = state["state_dict"]
+            state = {k: v.numpy() for k, v in state.items() if hasattr(v, "numpy")}
+        keys = sorted(state, key=lambda k: ("reduction" not in k, k))
+        for k in keys:
+            if k.endswith("weight") and np.asarray(state[k]).ndim == 2:
+                b = k[: -len("weight")] + "bias"
+                if b in state and np.asarray(state[b]).shape == (np.asarray(state[k]).shape[0],):
+                    return cls(np.asarray(state[k]), np.asarray(state[b]))
+        raise ValueError(f"{path}: no 2-D '*weight' with a matching '*bias' among {keys[:8]}")
+
     @property
     def digest(self) -> str:
         h = hashlib.sha1(self.weight.tobytes())

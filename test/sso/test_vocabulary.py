@@ -87,3 +87,27 @@ def test_semantic_features_real_encoder_pca_and_trained():
     assert np.allclose(tab2.table[voc.ids], emb @ w.T, atol=1e-5)
     with pytest.raises(ValueError, match="384"):
         semantic_features(voc, reduction=LinearReduction(np.zeros((16, 10)), np.zeros(16)))
+
+
+def test_reduction_from_files(tmp_path):
+    import torch
+
+    w = np.arange(32, dtype=np.float32).reshape(2, 16)
+    b = np.ones(2, np.float32)
+    np.savez(tmp_path / "r.npz", weight=w, bias=b)
+    r = LinearReduction.from_file(tmp_path / "r.npz")
+    assert np.array_equal(r.weight, w) and np.array_equal(r.bias, b)
+    state = {
+        "head.weight": torch.zeros(3, 5),
+        "head.bias": torch.zeros(3),
+        "scene.reduction.weight": torch.from_numpy(w),
+        "scene.reduction.bias": torch.from_numpy(b),
+    }
+    torch.save(state, tmp_path / "ckpt.pt")
+    r2 = LinearReduction.from_file(tmp_path / "ckpt.pt")
+    assert np.array_equal(r2.weight, w)
+    np.savez(tmp_path / "bad.npz", x=w)
+    with pytest.raises(ValueError, match="weight"):
+        LinearReduction.from_file(tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match="not found"):
+        LinearReduction.from_file(tmp_path / "nope.npz")
