@@ -675,9 +675,15 @@ class Retargeter:
         q = torch.cat(qs)
         return self._result(q, root6, root_pos, time.perf_counter() - t0, {})
 
-    def retarget(self, src: SourceMotion, init: RetargetResult | None = None) -> RetargetResult:
+    def retarget(
+        self,
+        src: SourceMotion,
+        init: RetargetResult | None = None,
+        history: RetargetResult | None = None,
+    ) -> RetargetResult:
         """Our optimisation (module doc). ``init``: optional start (default: the copy
-        baseline, clamped into the limits)."""
+        baseline, clamped into the limits). ``history``: the previous window's result of
+        the same stream; its last two frames join the smoothness term (streaming)."""
         t0 = time.perf_counter()
         cfg = self.cfg
         if init is None:
@@ -693,6 +699,14 @@ class Retargeter:
         inv_l = 1.0 / self.leg_length
         out_q, out_r6, out_p = [], [], []
         prev = None  # last two frames of the previous chunk (q, root6, pos, keypoints)
+        if history is not None and len(history.q) >= 2:
+            prev = (
+                torch.as_tensor(history.q[-2:], **kw),
+                matrix_to_rotation_6d(torch.as_tensor(history.root_rot[-2:], **kw)
+                                      @ self.t_align.T),
+                torch.as_tensor(history.root_pos[-2:], **kw) * inv_l,
+                torch.as_tensor(history.keypoints[-2:], **kw) * inv_l,
+            )  # fmt: skip
         from tqdm import tqdm
 
         chunks = self._chunks(src.num_frames)
