@@ -38,7 +38,7 @@ class FusionConfig:
     #: atomic: an error leaves every earlier chunk and the prior map intact).
     chunk_points: int = 2_000_000
     #: Largest bounding box (in voxels) of one chunk for which points are grouped with a
-    #: dense histogram (8 bytes per cell, freed after the chunk); larger boxes are
+    #: dense histogram (16 bytes per cell, freed after the chunk); larger boxes are
     #: grouped by sorting.
     max_batch_cells: int = 16_000_000
     #: A cloud with more points than this logs a warning (it is still fused, in chunks).
