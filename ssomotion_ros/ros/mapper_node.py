@@ -3,6 +3,7 @@
 Topics and services (names are parameters, see
 :class:`~ssomotion_ros.sso.config.MapperConfig`):
   sub  /semantic_pointcloud        sensor_msgs/PointCloud2   label / palette layouts
+  sub  (sensor_pose_topic)         PoseStamped / Odometry    cloud frame in the map frame
   pub  /ssomotion/sso/occupancy    sensor_msgs/PointCloud2   occupied voxels (x y z rgb
                                                              label instance), map frame
   pub  /ssomotion/sso/instances    visualization_msgs/MarkerArray  boxes + names
@@ -23,6 +24,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
@@ -49,6 +52,24 @@ OCCUPANCY_DTYPE = np.dtype(
         ("instance", "<i4"),
     ]
 )
+
+
+def pose_to_matrix(pose) -> np.ndarray:
+    """geometry_msgs/Pose -> (4, 4) float64 homogeneous transform."""
+    q = pose.orientation
+    x, y, z, w = q.x, q.y, q.z, q.w
+    n = x * x + y * y + z * z + w * w
+    if n < 1e-12:
+        raise ValueError("pose orientation is a zero quaternion")
+    s = 2.0 / n
+    m = np.eye(4)
+    m[:3, :3] = [
+        [1 - s * (y * y + z * z), s * (x * y - z * w), s * (x * z + y * w)],
+        [s * (x * y + z * w), 1 - s * (x * x + z * z), s * (y * z - x * w)],
+        [s * (x * z - y * w), s * (y * z + x * w), 1 - s * (x * x + y * y)],
+    ]
+    m[:3, 3] = [pose.position.x, pose.position.y, pose.position.z]
+    return m
 
 
 def occupancy_array(centers, labels, rgb, instance, vocabulary: Vocabulary, color: str):
@@ -161,6 +182,12 @@ class MapperNode(Node):
         )
         qos = QoSProfile(depth=cfg.cloud_qos_depth, reliability=reliability)
         self.create_subscription(PointCloud2, cfg.cloud_topic, self._on_cloud, qos)
+        self._poses: collections.deque = collections.deque(maxlen=200)  # (stamp, 4x4)
+        if cfg.sensor_pose_topic:
+            if cfg.sensor_pose_type not in ("pose_stamped", "odometry"):
+                raise ValueError("parameter sensor_pose_type must be pose_stamped or odometry")
+            mtype = PoseStamped if cfg.sensor_pose_type == "pose_stamped" else Odometry
+            self.create_subscription(mtype, cfg.sensor_pose_topic, self._on_pose, 50)
         # latched outputs: late subscribers asking for transient-local get the last map
         out_qos = QoSProfile(
             depth=1,
@@ -188,7 +215,25 @@ class MapperNode(Node):
             f"{cfg.instances_topic}"
         )
 
-    # -- callback: convert + enqueue only ----------------------------------------------
+    # -- callbacks: convert + enqueue only ---------------------------------------------
+    def _on_pose(self, msg) -> None:
+        pose = msg.pose.pose if isinstance(msg, Odometry) else msg.pose
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        try:
+            self._poses.append((stamp, pose_to_matrix(pose)))
+        except ValueError as exc:
+            self.get_logger().error(f"bad pose on {self.config.sensor_pose_topic}: {exc}")
+
+    def sensor_transform(self, stamp: float):
+        """(4, 4) sensor-to-map transform for a cloud stamp, or None if no pose is near."""
+        if not self._poses:
+            return None
+        poses = list(self._poses)
+        k = int(np.argmin([abs(t - stamp) for t, _ in poses]))
+        if abs(poses[k][0] - stamp) > self.config.max_pose_time_diff:
+            return None
+        return poses[k][1]
+
     def _on_cloud(self, msg: PointCloud2) -> None:
         try:
             arr = pointcloud2_to_array(msg).copy()
@@ -230,11 +275,21 @@ class MapperNode(Node):
     def fuse_array(self, arr: np.ndarray, stamp: float, frame_id: str) -> int:
         """Fuse one converted cloud (worker thread). Returns points fused (0 on error)."""
         cfg = self.config
-        if frame_id and frame_id != cfg.frame_id and not self._warned_frame:
+        transform = None
+        if cfg.sensor_pose_topic and frame_id != cfg.frame_id:
+            transform = self.sensor_transform(stamp)
+            if transform is None:
+                self.clouds_dropped += 1
+                self.get_logger().warning(
+                    f"no pose on {cfg.sensor_pose_topic} within {cfg.max_pose_time_diff} s "
+                    f"of the cloud stamp {stamp:.3f}: cloud dropped"
+                )
+                return 0
+        elif frame_id and frame_id != cfg.frame_id and not self._warned_frame:
             self._warned_frame = True
             self.get_logger().warning(
                 f"clouds arrive in frame {frame_id!r}, fused as frame {cfg.frame_id!r} "
-                "(no tf2 here): publish semantic clouds in the map frame"
+                "(no tf2 here): publish them in the map frame or set sensor_pose_topic"
             )
         try:
             from ssomotion_ros.sso.ingest import ingest_cloud
@@ -245,7 +300,7 @@ class MapperNode(Node):
                 layout=cfg.layout,
                 label_field=cfg.label_field or None,
             )
-            n = self.model.fuse(cloud, stamp=stamp)
+            n = self.model.fuse(cloud, stamp=stamp, transform=transform)
         except ValueError as exc:
             self.clouds_rejected += 1
             self.get_logger().error(f"cloud not fused: {exc}")

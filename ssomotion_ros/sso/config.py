@@ -176,9 +176,17 @@ class MapperConfig:
     reduction_weights: str = ""
     #: OpenCLIP ViT-B/32 weights for the text encoder ("" = offline MiniLM).
     openclip_weights: str = ""
-    #: Map frame (REP-103); clouds in another frame are fused as if in this one (with a
-    #: warning): publish clouds in the map frame (no tf2 in this build).
+    #: Map frame (REP-103). Clouds in another frame need ``sensor_pose_topic`` (there is
+    #: no tf2 in this build); without it they are fused as if in this frame (warning).
     frame_id: str = "map"
+    #: Pose of the cloud's frame in the map frame, for clouds not published in the map
+    #: frame: a geometry_msgs/PoseStamped or nav_msgs/Odometry topic ("" = none).
+    sensor_pose_topic: str = ""
+    #: Message type of ``sensor_pose_topic``: "pose_stamped" or "odometry".
+    sensor_pose_type: str = "pose_stamped"
+    #: A cloud uses the pose whose stamp is nearest to its own; clouds farther than this
+    #: (seconds) from every pose received are dropped with a warning.
+    max_pose_time_diff: float = 0.1
     #: Global voxel size, metres.
     voxel_size: float = 0.04
     #: Evidence half-life in seconds of message time (0 = no decay).

@@ -194,3 +194,39 @@ def test_instruction_node_sees_the_fused_scene(ros_node):
         mp.executor.remove_node(instr)
         instr.destroy_node()
         mp.close()
+
+
+def test_pose_to_matrix_matches_scipy():
+    from geometry_msgs.msg import Pose
+    from scipy.spatial.transform import Rotation
+
+    from ssomotion_ros.ros.mapper_node import pose_to_matrix
+
+    q = Rotation.from_euler("xyz", [0.3, -0.5, 1.2]).as_quat()  # x, y, z, w
+    p = Pose()
+    p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w = q
+    p.position.x, p.position.y, p.position.z = 1.0, 2.0, 3.0
+    m = pose_to_matrix(p)
+    assert np.allclose(m[:3, :3], Rotation.from_quat(q).as_matrix())
+    assert np.allclose(m[:3, 3], [1, 2, 3])
+    with pytest.raises(ValueError):
+        pose_to_matrix(Pose(orientation=type(p.orientation)(x=0.0, y=0.0, z=0.0, w=0.0)))
+
+
+def test_sensor_frame_clouds_use_the_nearest_pose(mapper):
+    from geometry_msgs.msg import PoseStamped
+
+    m = mapper(publish_rate=0.0, device="cpu", sensor_pose_topic="/test_pose/pose")
+    node = m.node
+    ps = PoseStamped()
+    ps.header.stamp.sec = 10
+    ps.pose.position.x = 5.0  # sensor 5 m along map x, rotated 90 deg about z
+    ps.pose.orientation.z, ps.pose.orientation.w = np.sin(np.pi / 4), np.cos(np.pi / 4)
+    node._on_pose(ps)
+    arr = np.zeros(1, dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("label", "<u4")])
+    arr["x"], arr["label"] = 1.02, 5  # 1 m ahead of the sensor -> map (5, 1)
+    assert node.fuse_array(arr, 10.05, "camera") == 1
+    c = node.model.snapshot().centers()[0].tolist()
+    assert c == pytest.approx([5.02, 1.02, 0.02], abs=0.021)
+    assert node.fuse_array(arr, 11.0, "camera") == 0  # no pose within 0.1 s: dropped
+    assert len(node.model.snapshot()) == 1
