@@ -172,3 +172,20 @@ def test_ten_million_points_warns_and_keeps_map(caplog):
     s = m.snapshot()
     assert [50, 50, 50] in s.coords.tolist()  # what was fused before is still there
     assert len(s) == 10 * 10 * 2 + 1
+
+
+def test_sparse_and_huge_extents_use_sort_and_split_paths():
+    # far-apart points: the sort path (bounding box too big for a histogram)
+    m = VoxelMap(FusionConfig(voxel_size=0.04))
+    m.fuse(make_cloud(np.array([[0.01, 0.01, 0.01], [100.0, 100.0, 100.0]]), [1, 2]))
+    assert sorted(m.snapshot().labels.tolist()) == [1, 2]
+    # a box of 2^21 voxels per axis does not fit one linear index: split along x
+    big = np.array(
+        [[-41000, -41000, -41000], [41000, 41000, 41000], [-41000, 41000, 0], [5, 5, 5]],
+        dtype=np.float64,
+    )
+    m = VoxelMap(FusionConfig(voxel_size=0.04))
+    assert m.fuse(make_cloud(big, [1, 2, 3, 4])) == 4
+    s = m.snapshot()
+    assert len(s) == 4 and sorted(s.labels.tolist()) == [1, 2, 3, 4]
+    assert (np.diff(m.keys.numpy()) > 0).all()
