@@ -6,6 +6,7 @@ Frames: ``frame_id`` (``map`` by default), REP-103 (x forward, y left, z up, met
 
 from __future__ import annotations
 
+import array
 import math
 
 import numpy as np
@@ -56,10 +57,15 @@ def human_motion_msg(window: MotionWindow, stamp, frame_id: str = "map") -> Huma
     msg.start_frame = int(window.start_frame)
     msg.num_frames = int(window.num_frames)
     msg.joint_names = list(JOINT_NAMES)
-    msg.joint_positions = window.joints.astype(np.float32).ravel().tolist()
-    msg.smplx_params = window.params.astype(np.float32).ravel().tolist()
+    msg.joint_positions = _float_array(window.joints)
+    msg.smplx_params = _float_array(window.params)
     msg.root_poses = [pose_from_array(r) for r in window.root_poses.astype(np.float64)]
     return msg
+
+
+def _float_array(a: np.ndarray) -> array.array:
+    """float32[] fields take an ``array.array('f')`` without a per-element copy."""
+    return array.array("f", np.ascontiguousarray(a, np.float32).tobytes())
 
 
 def window_from_msg(msg: HumanMotion) -> dict:
@@ -294,6 +300,28 @@ def body_marker_array(
         label_marker(frame.agent_id, frame.text, frame.joints[15], agent_index, stamp, frame_id)
     )
     return out
+
+
+# ------------------------------------------------------------------ TF
+def pelvis_transform(frame, stamp, frame_id: str = "map"):
+    """geometry_msgs/TransformStamped ``frame_id`` -> ``<agent>/pelvis`` of a
+    :class:`~ssomotion_ros.synthesis.agents.PlaybackFrame` (for tf2 when available)."""
+    from geometry_msgs.msg import TransformStamped
+    from scipy.spatial.transform import Rotation
+
+    t = TransformStamped()
+    t.header = header(stamp, frame_id)
+    t.child_frame_id = f"{frame.agent_id}/pelvis"
+    p = frame.joints[0]
+    t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = (
+        float(p[0]),
+        float(p[1]),
+        float(p[2]),
+    )
+    q = Rotation.from_rotvec(np.asarray(frame.params[:3], np.float64)).as_quat()
+    r = t.transform.rotation
+    r.x, r.y, r.z, r.w = (float(v) for v in q)
+    return t
 
 
 # ------------------------------------------------------------------ status

@@ -131,6 +131,13 @@ class MotionNode(Node):
         self.people_pub = self.create_publisher(People, self.cfg.people_topic, 10)
         self.marker_pub = self.create_publisher(MarkerArray, self.cfg.markers_topic, 10)
         self._outputs: dict[str, _AgentOutputs] = {}
+        self._tf = None
+        try:  # TF frames per human (<agent>/pelvis) when tf2_ros is installed
+            from tf2_ros import TransformBroadcaster
+
+            self._tf = TransformBroadcaster(self)
+        except ImportError:
+            self.get_logger().info("tf2_ros not importable: no TF frames for the humans")
         self._frames: queue.Queue = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self._mesh = None
@@ -290,6 +297,8 @@ class MotionNode(Node):
                 out.mesh_due = t + 1.0 / self.cfg.mesh_rate
         if markers.markers:
             self.marker_pub.publish(markers)
+        if self._tf is not None:
+            self._tf.sendTransform([conv.pelvis_transform(f, stamp, fid) for f in frames.values()])
 
     def destroy_node(self) -> None:
         self._stop.set()

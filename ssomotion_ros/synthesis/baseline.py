@@ -84,6 +84,9 @@ class BaselineConfig:
     lying_pelvis_above_surface: float = doc_field(0.12, "Lying pelvis above the bed, metres.")
     turn_rate_deg: float = doc_field(120.0, "Turning in place, degrees per second.")
     settle_s: float = doc_field(0.3, "Seconds standing still at the end of a walk.")
+    walk_goal_search: float = doc_field(
+        1.5, "A walk to an object whose goal point is blocked ends on free floor this near, m."
+    )
 
     def __post_init__(self) -> None:
         if self.window < 2:
@@ -425,7 +428,8 @@ def load_library(config: BaselineConfig | None = None) -> MotionLibrary:
 class _Segment:
     """Frames of one motion segment, produced lazily in chunks."""
 
-    def __init__(self, action, chunks, posture, path=None, stand_xy=None):
+    def __init__(self, action, chunks, posture, path=None, stand_xy=None, note=""):
+        self.note = note
         self.action = action
         self.chunks = chunks  # iterator of (n, 69) float64 arrays
         self.posture = posture
@@ -610,7 +614,8 @@ class BaselineSynthesizer:
         if cancel is not None and cancel.is_set():
             raise SynthesisCancelled("cancelled")
         pel = _BODY.pelvis(prev)
-        note = self._outcome(goal, pel)
+        notes = [s.note for s in segments if s.note]
+        note = "; ".join([*notes, self._outcome(goal, pel)])
         if buf:
             yield make(buf, acts, True)
         else:
@@ -661,9 +666,13 @@ class BaselineSynthesizer:
         if act == "walk":
             grid = self.grid(scene)
             res = self.planner.plan(grid, state.xy, goal.position[:2])
+            note = ""
+            if not res.success and goal.target_id is not None:
+                res, note = self._walk_fallback(grid, state, goal, scene, res)
             if not res.success:
                 raise SynthesisError(res.reason)
             segs.append(self._walk(res.path, scene, goal.facing))
+            segs[-1].note = note
         elif act in ("sit", "lie"):
             grid = self.grid(scene)
             target = self._instance(scene, goal)
@@ -690,6 +699,31 @@ class BaselineSynthesizer:
         else:
             raise SynthesisError(f"the baseline cannot execute '{act}'")
         return segs
+
+    def _walk_fallback(self, grid, state, goal, scene, failed):
+        """A walk to an object whose goal point is not walkable (an object against a wall,
+        a tight corner): try the object's approach points, then the nearest free floor
+        within ``walk_goal_search`` of the goal. Returns (plan, note)."""
+        cands = []
+        inst = self._instance(scene, goal)
+        if inst is not None:
+            cands += [np.asarray(a.position[:2]) for a in inst.affordances if a.kind == "approach"]
+        ij, _ = grid.nearest_free_cell(goal.position[:2], self.config.walk_goal_search)
+        if ij is not None:
+            cands.append(grid.cell_center(ij))
+        best = None
+        for xy in cands:
+            res = self.planner.plan(grid, state.xy, xy)
+            if res.success and (best is None or res.length < best.length):
+                best = res
+        if best is None:
+            return failed, ""
+        d = float(np.hypot(*(best.path[-1] - goal.position[:2])))
+        what = goal.target_name or "the target"
+        return best, (
+            f"the goal point next to the {what} is not walkable ({failed.reason}); "
+            f"walked to the nearest reachable point, {d:.2f} m from it"
+        )
 
     @staticmethod
     def _state_after(seg: _Segment, state: BodyState) -> BodyState:

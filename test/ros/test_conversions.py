@@ -134,3 +134,13 @@ def test_status():
         MotionStatus.FAILED,
         MotionStatus.CANCELLED,
     ]
+
+
+def test_pelvis_transform():
+    f = _frame()
+    t = conv.pelvis_transform(f, STAMP, "map")
+    assert t.child_frame_id == "alice/pelvis" and t.header.frame_id == "map"
+    assert (t.transform.translation.x, t.transform.translation.y) == pytest.approx(
+        (float(f.joints[0, 0]), float(f.joints[0, 1]))
+    )
+    assert t.transform.rotation.w == pytest.approx(1.0)

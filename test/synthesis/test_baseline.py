@@ -88,6 +88,7 @@ def test_walk_streams_and_reaches_goal(synth, room, monkeypatch):
     desk = instance(room, "desk")
     goal_xy = desk.affordances[-1].position[:2]
     goal = _goal("walk", [goal_xy[0], goal_xy[1], 0.0], desk)
+    assert synth.library is not None  # clips loaded before counting
     made = []
     real_fk = baseline_mod.forward_kinematics_np
 
@@ -117,8 +118,12 @@ def test_walk_streams_and_reaches_goal(synth, room, monkeypatch):
     path = wins[0].planned_path
     d = np.min(np.linalg.norm(pel[:, None, :2] - path[None], axis=2), axis=1)
     assert d.max() < 0.1
-    grid = synth.grid(model)
-    assert np.mean(grid.is_free(pel[:, :2])) > 0.95
+    # the path hugs the 0.25 m clearance margin at corners; the swaying pelvis stays
+    # clear of obstacles by 0.15 m everywhere
+    from ssomotion_ros.motion.planning import WalkableGrid
+
+    grid = WalkableGrid.coerce(model.walkable_grid(0.15))
+    assert np.mean(grid.is_free(pel[:, :2])) > 0.98
     # real gait: feet are planted (reference contact score), pelvis at walking height
     assert contact_score(joints) > 0.85
     assert 0.85 < np.median(pel[:, 2]) < 1.05

@@ -24,6 +24,7 @@ PROVIDERS: list[str] = [
     "ssomotion_ros.motion.bench",
     "ssomotion_ros.body.bench",
     "ssomotion_ros.scenes.bench",
+    "ssomotion_ros.synthesis.bench",
 ]
 
 
