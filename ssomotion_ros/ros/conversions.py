@@ -336,3 +336,53 @@ def status_msg(event, stamp, frame_id: str = "map") -> MotionStatus:
     msg.goal = event.goal
     msg.text = event.text
     return msg
+
+
+# ------------------------------------------------------------------ measurement
+def measure_costs(mesh_faces: tuple[int, ...] = (200, 400, 800), repeats: int = 30) -> dict:
+    """Serialized sizes and build times of the per-frame outputs (one agent), for choosing
+    ``mesh_faces`` / ``mesh_rate``: ``python -m ssomotion_ros.ros.conversions``."""
+    import time
+
+    from builtin_interfaces.msg import Time
+    from rclpy.serialization import serialize_message
+
+    from ssomotion_ros.body.skeleton import forward_kinematics_np
+    from ssomotion_ros.synthesis.agents import PlaybackFrame
+    from ssomotion_ros.viz.body_mesh import shared_body_mesh
+
+    stamp = Time(sec=1)
+    rng = np.random.default_rng(0)
+    params = (rng.standard_normal((30, 69)) * 0.2).astype(np.float32)
+    joints = forward_kinematics_np(params)
+    frame = PlaybackFrame("alice", params[0], joints[0], np.zeros(3, np.float32), text="walk")
+
+    def timed(fn):
+        fn()
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            out = fn()
+        return (time.perf_counter() - t0) / repeats * 1e3, len(serialize_message(out))
+
+    roots = np.zeros((30, 7), np.float32)
+    roots[:, 6] = 1
+    window = MotionWindow("alice", "r", ["walk"] * 30, 0, params, joints, roots)
+    res = {}
+    res["human_motion_30_frames"] = timed(lambda: human_motion_msg(window, stamp))
+    res["skeleton_markers"] = timed(
+        lambda: body_marker_array(frame, 0, stamp, "map", None, "skeleton")
+    )
+    res["people_1_agent"] = timed(lambda: people_msg({"alice": frame}, stamp))
+    res["joint_state"] = timed(lambda: joint_state_msg(frame.params, "alice", stamp))
+    for nf in mesh_faces:
+        mesh = shared_body_mesh(nf)
+        res[f"mesh_markers_{nf}_faces"] = timed(
+            lambda mesh=mesh: body_marker_array(frame, 0, stamp, "map", mesh, "mesh")
+        )
+    return {k: {"build_ms": round(v[0], 3), "bytes": v[1]} for k, v in res.items()}
+
+
+if __name__ == "__main__":  # pragma: no cover - measurement helper
+    import json
+
+    print(json.dumps(measure_costs(), indent=2))

@@ -55,7 +55,11 @@ class MotionNodeConfig:
     """Parameters of the motion node itself (instruction intake, agents and the baseline
     have their own dataclasses; see ``docs/ros_nodes.md``)."""
 
-    synthesizer: str = doc_field("baseline", "Motion synthesizer: 'baseline' (CMU clips).")
+    synthesizer: str = doc_field(
+        "baseline",
+        "'baseline' (CMU clips along planned paths) or 'learned' (the SSOMotion generator; "
+        "its parameters are declared as learned.* when selected).",
+    )
     scene_prompt: str = doc_field(
         "", "Room to generate when no mapper shares a scene and no scene_file is given."
     )
@@ -76,8 +80,10 @@ class MotionNodeConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.synthesizer not in ("baseline",):
-            raise ValueError(f"synthesizer must be 'baseline', got {self.synthesizer!r}")
+        if self.synthesizer not in ("baseline", "learned"):
+            raise ValueError(
+                f"synthesizer must be 'baseline' or 'learned', got {self.synthesizer!r}"
+            )
         if not self.playback_rate > 0 or not self.mesh_rate > 0:
             raise ValueError("playback_rate and mesh_rate must be > 0 Hz")
         if self.body_style not in ("mesh", "skeleton", "both"):
@@ -145,7 +151,13 @@ class MotionNode(Node):
         from ssomotion_ros.synthesis.agents import parse_spawn_poses
         from ssomotion_ros.synthesis.baseline import BaselineSynthesizer
 
-        self.synthesizer = BaselineSynthesizer(self.bcfg)
+        if self.cfg.synthesizer == "learned":
+            from ssomotion_ros.synthesis.learned import LearnedConfig, LearnedSynthesizer
+
+            lcfg = declare_config(self, LearnedConfig, prefix="learned.")
+            self.synthesizer = LearnedSynthesizer(lcfg)
+        else:
+            self.synthesizer = BaselineSynthesizer(self.bcfg)
         self.manager = AgentManager(
             self._scene,
             self.synthesizer,
@@ -197,7 +209,7 @@ class MotionNode(Node):
                     if self.shared.scene_model is None:
                         self.shared.scene_model = model
                 self.get_logger().info(f"scene ready from {what}")
-            _ = self.synthesizer.library
+            _ = getattr(self.synthesizer, "library", None)
             if self.cfg.body_style in ("mesh", "both"):
                 from ssomotion_ros.viz.body_mesh import shared_body_mesh
 
