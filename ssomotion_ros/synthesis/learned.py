@@ -77,7 +77,10 @@ class LearnedConfig:
         1.1, "Walking speed the direction hint asks for, m/s (carrot distance per window)."
     )
     time_budget_s: float = doc_field(
-        0.0, "Seconds of motion per goal before giving up (0 = 3 x path / speed + 8 s)."
+        0.0, "Seconds of motion per goal before giving up (0 = path / budget_speed + 10 s)."
+    )
+    budget_speed: float = doc_field(
+        0.2, "Slowest walking speed (m/s) the automatic time budget allows for."
     )
     steps: int = doc_field(0, "DDIM steps per window (0 = the checkpoint's).")
     guidance_step: float = doc_field(0.05, "Cost-guidance step on the normalised x0.")
@@ -104,8 +107,31 @@ class LearnedConfig:
     path_keeping: float = doc_field(
         1.0, "Fraction of the excess deviation removed after each walk window (0 = off)."
     )
+    keyframe_frames: int = doc_field(
+        3,
+        "Sit/lie/stand_up: the last window of the transition has its last N frames inpainted "
+        "with the target pose (the network in-betweens to it; 0 = off).",
+    )
+    fit_target: bool = doc_field(
+        True,
+        "Sit/lie: lift / shift the seated or lying target pose (up to 0.12 m up, +-0.1 m along "
+        "the facing) to the least penetration of the SSO's obstacle SDF.",
+    )
+    push_out: float = doc_field(
+        0.15,
+        "Walk: most metres a frame's pelvis is shifted (smoothly) to get the body's capsules "
+        "out of obstacles of the SSO's SDF (0 = off).",
+    )
+    arrive_radius: float = doc_field(
+        0.6, "Walk: within this distance of the goal (m) the arrival assist applies."
+    )
+    arrive_assist: float = doc_field(
+        0.12,
+        "Walk: most metres per window the pelvis is moved toward the goal inside "
+        "arrive_radius, when the network's own steps fall short (0 = off).",
+    )
     interaction_windows: int = doc_field(
-        4, "Most windows of a sit / lie / stand_up transition (25 new frames each)."
+        2, "Most windows of a sit / lie / stand_up transition (25 new frames each)."
     )
     interaction_tolerance: float = doc_field(
         0.08, "Sit/lie/stand_up ends when the pelvis is this close to its target pose, m."
@@ -116,6 +142,9 @@ class LearnedConfig:
     max_settle: float = doc_field(
         0.3, "Sit/lie/stand_up: most pelvis error (m) the settle step removes in one window."
     )
+    hold_s: float = doc_field(
+        1.0, "Sit/lie: seconds the final seated / lying pose is held (as the baseline does)."
+    )
     turn_rate_deg: float = doc_field(120.0, "Turning in place, degrees per second.")
     seed: int = doc_field(0, "Seed of the sampler noise (each stream advances it).")
 
@@ -123,8 +152,11 @@ class LearnedConfig:
         for name in ("clearance_radius", "success_radius", "corridor", "penetration_margin"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 metres, got {getattr(self, name)}")
-        if not self.walk_speed > 0:
-            raise ValueError(f"walk_speed must be > 0 m/s, got {self.walk_speed}")
+        if not self.walk_speed > 0 or not self.budget_speed > 0:
+            raise ValueError(
+                f"walk_speed and budget_speed must be > 0 m/s, got {self.walk_speed}, "
+                f"{self.budget_speed}"
+            )
         if self.time_budget_s < 0:
             raise ValueError(
                 f"time_budget_s must be >= 0 (0 = automatic), got {self.time_budget_s}"
@@ -341,6 +373,7 @@ class _Phase:
     stand_xy: np.ndarray | None = None
     seconds: float = 0.0  # turn / wait
     segment: np.ndarray | None = None  # (2, 2) pelvis xy start -> target (transitions)
+    label: str = ""  # action label of procedural frames (hold: "sit" / "lie")
 
 
 @dataclass
@@ -567,10 +600,15 @@ class LearnedSynthesizer:
                 canon = lib.lie[lib.lie_down]
                 z = float(c[2]) + 0.12
             tgt = _place(canon, float(c[3]), np.array([c[0], c[1], z]))
+            if cfg.fit_target:
+                tgt = self._fit_target(tgt, float(c[3]), scene)
             posture = "sitting" if act == "sit" else "lying"
-            phases.append(
-                _Phase(act, target=tgt, posture=posture, stand_xy=ap.stand_pose[:2].copy())
-            )
+            sxy = ap.stand_pose[:2].copy()
+            phases.append(_Phase(act, target=tgt, posture=posture, stand_xy=sxy))
+            if cfg.hold_s > 0:
+                phases.append(
+                    _Phase("hold", posture=posture, stand_xy=sxy, seconds=cfg.hold_s, label=act)
+                )
         elif act == "stand_up":
             if s.posture == "standing":
                 phases.append(_Phase("wait", seconds=0.3))
@@ -586,7 +624,7 @@ class LearnedSynthesizer:
                                  stand_xy=s.stand_xy))  # fmt: skip
         else:
             raise SynthesisError(f"the learned generator cannot execute '{act}'")
-        budget_s = cfg.time_budget_s or (3.0 * length / cfg.walk_speed + 8.0)
+        budget_s = cfg.time_budget_s or (length / cfg.budget_speed + 10.0)
         budget_s += sum(
             cfg.interaction_windows * (self.sampler.window - self.sampler.history) / FPS
             for p in phases
@@ -595,6 +633,30 @@ class LearnedSynthesizer:
         run = _Run(goal, phases, hist, aid, rid, budget_frames=int(budget_s * FPS),
                    posture=s.posture, stand_xy=s.stand_xy)  # fmt: skip
         return run
+
+    def _fit_target(self, tgt: np.ndarray, yaw: float, scene) -> np.ndarray:
+        """Move a seated/lying target pose (69,) up by 0..0.12 m and along ``yaw`` by
+        -0.1..0.1 m to the least capsule penetration of the scene's obstacle SDF (ties and
+        small gains go to the smallest move)."""
+        from ssomotion_ros.body.collision import body_points
+
+        _, sdf = self._scene_products(scene)
+        dz = np.arange(0.0, 0.121, 0.02)
+        da = np.arange(-0.1, 0.101, 0.05)
+        DZ, DA = np.meshgrid(dz, da, indexing="ij")
+        DZ, DA = DZ.ravel(), DA.ravel()
+        cand = np.repeat(tgt[None], len(DZ), 0)
+        pel = _pelvis(cand)
+        pel[:, 0] += DA * math.cos(yaw)
+        pel[:, 1] += DA * math.sin(yaw)
+        pel[:, 2] += DZ
+        _set_pelvis(cand, pel)
+        j = forward_kinematics_np(cand.astype(np.float32))
+        pts, radii = body_points(j.astype(np.float64), n_per_bone=2)
+        d = sdf(pts.reshape(-1, 3)).reshape(len(cand), -1)
+        pen = np.maximum(radii[None] - d, 0.0).sum(1)
+        score = pen + 1.0 * DZ + 1.0 * np.abs(DA)
+        return cand[int(np.argmin(score))]
 
     def _free_near(self, grid, xy):
         ij, _, _ = self.planner.snap(grid, np.asarray(xy, np.float64), "start")
@@ -647,7 +709,7 @@ class LearnedSynthesizer:
         else:
             n = max(1, int(round(ph.seconds * FPS)))
             frames = np.repeat(base[None], n, 0)
-            act = "idle"
+            act = ph.label or "idle"
         return self._emit(r, frames, [act] * len(frames), phase_done=True)
 
     def _model_step(self, runs: list[_Run], scene) -> list[MotionWindow]:
@@ -666,7 +728,7 @@ class LearnedSynthesizer:
         hist = np.stack([r.history for r in runs])  # (B, H, 69)
         joints_h = forward_kinematics_np(hist.reshape(-1, PARAM_DIM)).reshape(B, H, 22, 3)
         actions, directions, goals, goal_xy_only, w_contact = [], [], [], [], []
-        refs, w_ref, poses = [], [], []
+        refs, w_ref, poses, key_p, key_n = [], [], [], [], []
         t_new = (np.arange(1, W - H + 1)) / FPS  # seconds after the last history frame
         for b, r in enumerate(runs):
             ph = r.phases[r.phase]
@@ -675,6 +737,8 @@ class LearnedSynthesizer:
             poses.append([pel0[0], pel0[1], heading_of(hist[b, 0])])
             d = np.zeros((22, 3))
             ref = np.zeros((W - H, 2))
+            key_p.append(np.zeros(PARAM_DIM))
+            key_n.append(0)
             if ph.kind == "walk":
                 # where the pelvis should be at each new frame: along the path at walk speed
                 path = ph.follower.plan.path
@@ -695,6 +759,9 @@ class LearnedSynthesizer:
                 goal_xy_only.append(False)
                 w_contact.append(0.0 if ph.kind == "lie" else 1.0)
                 w_ref.append(0.0)
+                if cfg.keyframe_frames > 0 and r.windows_in_phase + 1 >= cfg.interaction_windows:
+                    key_p[-1] = ph.target
+                    key_n[-1] = min(cfg.keyframe_frames, W - H)
             refs.append(ref)
             directions.append(d)
             actions.append(ph.kind)
@@ -729,12 +796,17 @@ class LearnedSynthesizer:
             return total
 
         hist_t = t32(hist)
+        keys = None
+        if any(key_n):
+            keys = (t32(np.stack(key_p)), key_n)
         win = self._sample_window(hist_t, actions, t32(directions), scene_in,
-                                  cost if cfg.guidance else None)  # fmt: skip
+                                  cost if cfg.guidance else None, keys)  # fmt: skip
         win = win.detach().cpu().numpy().astype(np.float64)  # (B, W, 69)
         return [self._finish_window(r, win[b, H:], scene) for b, r in enumerate(runs)]
 
-    def _sample_window(self, history, actions, direction, scene_in, cost) -> torch.Tensor:
+    def _sample_window(
+        self, history, actions, direction, scene_in, cost, keys=None
+    ) -> torch.Tensor:
         """``MotionSampler.sample_window`` with this generator's guidance settings
         (iterations, start). history: (B, H, 69) map frame; direction: (B, 22, 3) map
         frame; returns (B, W, 69) map frame whose first H frames are ``history``."""
@@ -755,12 +827,21 @@ class LearnedSynthesizer:
         known[:, :H] = model.normalize(rep.params_to_features(history, origin, yaw))
         km = torch.zeros(B, s.window, dtype=torch.bool, device=dev)
         km[:, :H] = True
+        if keys is not None:
+            # keyframes: (B, 69) target poses inpainted on the last frames of chosen agents
+            kp, kn = keys
+            feat = model.normalize(rep.params_to_features(kp[:, None], origin, yaw))[:, 0]
+            for b in range(B):
+                n = int(kn[b])
+                if n > 0:
+                    known[b, -n:] = feat[b]
+                    km[b, -n:] = True
         R = rep.yaw_matrix(-yaw)[:, None]
         d_local = rep.cap_length((R @ direction[..., None])[..., 0])
         tokens = model.encode_scene(scene_in.to(dev))
         guidance = None
         if cost is not None:
-            guidance = Guidance(
+            guidance = self._last_guidance = Guidance(
                 costs=[cost],
                 to_view=make_view_fn(model, origin, yaw),
                 step_size=cfg.guidance_step,
@@ -794,7 +875,7 @@ class LearnedSynthesizer:
         pel = _pelvis(new)
         phase_done = False
         if ph.kind == "walk":
-            new, pel = self._steer(r, ph, new, pel)
+            new, pel = self._steer(r, ph, new, pel, self._scene_products(scene)[1])
             d = np.linalg.norm(pel[:, :2] - ph.goal_xy[None], axis=1)
             hit = np.nonzero(d < cfg.success_radius)[0]
             if len(hit):
@@ -830,7 +911,7 @@ class LearnedSynthesizer:
         acts = [ph.kind] * len(new)
         return self._emit(r, new, acts, phase_done)
 
-    def _steer(self, r: _Run, ph: _Phase, new: np.ndarray, pel: np.ndarray):
+    def _steer(self, r: _Run, ph: _Phase, new: np.ndarray, pel: np.ndarray, sdf: ObstacleSDF):
         """Walk steering and path keeping of one window's new frames (T, 69).
 
         1. Rotate the window about the last history pelvis (cumulative yaw ramping from 0
@@ -868,7 +949,61 @@ class LearnedSynthesizer:
                 pel[:, :2] += corr[None] * ramp[:, None]
                 r.shift += float(np.linalg.norm(corr))
         _set_pelvis(new, pel)
+        if cfg.arrive_assist > 0 and ph.goal_xy is not None:
+            to_goal = ph.goal_xy - pel[-1, :2]
+            rem = float(np.linalg.norm(to_goal))
+            if 0.5 * cfg.success_radius < rem < cfg.arrive_radius:
+                step = min(cfg.arrive_assist, rem - 0.5 * cfg.success_radius)
+                pel[:, :2] += (to_goal / rem * step)[None] * ramp[:, None]
+                _set_pelvis(new, pel)
+                r.shift += step
+        if cfg.push_out > 0:
+            new, pel, moved = self._push_out(new, pel, sdf)
+            r.shift += moved
         return new, pel
+
+    def _push_out(self, new: np.ndarray, pel: np.ndarray, sdf: ObstacleSDF):
+        """Shift each frame's body (rigidly in xy, smoothed over frames, at most
+        ``push_out`` metres) out of obstacles: a few steps along the SDF gradient at the
+        penetrating capsule points. new: (T, 69); pel: (T, 3). Returns (new, pel, the
+        largest shift in metres)."""
+        from scipy.ndimage import uniform_filter1d
+
+        from ssomotion_ros.body.collision import body_points
+
+        cfg = self.config
+        j = forward_kinematics_np(new.astype(np.float32)).astype(np.float64)
+        pts, radii = body_points(j, n_per_bone=2)  # (T, P, 3)
+        T, P, _ = pts.shape
+        shift = np.zeros((T, 2))
+        h = 0.02
+        for _ in range(4):
+            q = pts + np.concatenate([shift, np.zeros((T, 1))], 1)[:, None]
+            d = sdf(q.reshape(-1, 3)).reshape(T, P) - radii[None]
+            pen = np.maximum(cfg.penetration_margin - d, 0.0)
+            if not pen.any():
+                break
+            g = np.zeros((T, P, 2))
+            for k in range(2):
+                e = np.zeros(3)
+                e[k] = h
+                dp = sdf((q + e).reshape(-1, 3)).reshape(T, P)
+                dm = sdf((q - e).reshape(-1, 3)).reshape(T, P)
+                g[..., k] = (dp - dm) / (2 * h)
+            w = pen[..., None]
+            step = (w * g).sum(1) / np.maximum((pen > 0).sum(1), 1)[:, None]
+            shift += step * 1.5
+            n = np.linalg.norm(shift, axis=1, keepdims=True)
+            shift *= np.minimum(1.0, cfg.push_out / np.maximum(n, 1e-9))
+        if not shift.any():
+            return new, pel, 0.0
+        # smooth (keeps foot speeds low) and keep the first frame continuous with history
+        shift = uniform_filter1d(shift, size=9, axis=0, mode="nearest")
+        shift *= _smoothstep((np.arange(T) + 1.0) / min(T, 8))[:, None]
+        pel = pel.copy()
+        pel[:, :2] += shift
+        _set_pelvis(new, pel)
+        return new, pel, float(np.linalg.norm(shift, axis=1).max())
 
     def _emit(self, r: _Run, frames: np.ndarray, acts, phase_done: bool) -> MotionWindow:
         H = self.sampler.history
