@@ -62,6 +62,18 @@ class DenseOccupancy:
     grid: torch.Tensor
     rows: torch.Tensor
     version: int = -1
+    _zmax: torch.Tensor | None = None
+
+    def zmax(self) -> torch.Tensor:
+        """(X * Y + 1, Z + 1) int16: 1 + the highest occupied z index at or below each
+        cell of its column, 0 where there is none (a prefix maximum, built once)."""
+        if self._zmax is None:
+            z = self.grid.shape[1]
+            if z >= 32767:
+                raise ValueError("column too tall for the int16 height index")
+            k = torch.arange(1, z + 1, dtype=torch.int16, device=self.grid.device)
+            self._zmax = torch.cummax(self.grid.to(torch.int16) * k, dim=1).values
+        return self._zmax
 
     @classmethod
     def from_snapshot(cls, snap: VoxelSnapshot, lo=None, hi=None) -> DenseOccupancy:
@@ -197,14 +209,14 @@ def _nearest(occ: torch.Tensor, dim: int, start: int, stop: int, step: int):
     return offset, found
 
 
-def decompose(occ: torch.Tensor, cfg: TriplaneConfig):
+def decompose(occ: torch.Tensor, cfg: TriplaneConfig, z_map: bool = True):
     """Bi-directional projections of local occupancy.
 
     occ: (B, nx, ny, nz) uint8/bool local occupancy.
     Returns a list of 5 tuples (offset, found, index) in TRIPLANE_ORDER, in the map's
     natural layout before transposition: x maps (B, ny, nz), y maps (B, nx, nz), z map
     (B, nx, ny); ``offset`` in voxels from the plane, ``index`` the voxel index along the
-    projected axis.
+    projected axis. ``z_map=False`` returns only the four x / y maps.
     """
     _, nx, ny, nz = occ.shape
     cx, cy = (nx + 1) // 2 - 1, (ny + 1) // 2 - 1
@@ -215,9 +227,32 @@ def decompose(occ: torch.Tensor, cfg: TriplaneConfig):
         res.append((off, f, c + off))
         off, f = _nearest(occ, dim, c, 0, -1)
         res.append((off, f, c - off))
-    off, f = _nearest(occ, 3, pz, 0, -1)
-    res.append((off, f, pz - off))
+    if z_map:
+        off, f = _nearest(occ, 3, pz, 0, -1)
+        res.append((off, f, pz - off))
     return res
+
+
+def _z_map_from_columns(dense: DenseOccupancy, col, gz, cfg: TriplaneConfig):
+    """The z map from the dense grid's column height index (no per-voxel scan).
+
+    Valid when the local z samples are consecutive global voxels (local voxel size equal
+    to the global one). col: (B, nx, ny) dense row per local column; gz: (B, nz) global
+    z index per local k. Returns (offset, found, k index, dense-relative z) (B, nx, ny).
+    """
+    nz = gz.shape[1]
+    Z = dense.dims[2]
+    pz = min(nz - 1, max(0, (nz + 1) // 2 - 1 + cfg.z_plane_offset))
+    rp = gz[:, pz] - dense.lo[2]  # plane, relative to the dense grid
+    rb = gz[:, 0] - dense.lo[2]  # crop bottom
+    look = rp.clamp(0, Z - 1)
+    zm = dense.zmax()
+    b, nx, ny = col.shape
+    flat = col.view(b, -1) * zm.shape[1] + look[:, None]
+    hz = zm.view(-1).index_select(0, flat.view(-1)).view(b, nx, ny).to(torch.int64) - 1
+    found = (hz >= 0) & (hz >= rb.view(b, 1, 1)) & (rp.view(b, 1, 1) >= 0)
+    off = torch.where(found, rp.view(b, 1, 1) - hz, torch.zeros_like(hz))
+    return off, found, pz - off, hz.clamp(min=0)
 
 
 def extract_triplanes(
@@ -248,7 +283,12 @@ def extract_triplanes(
     b = poses.shape[0]
     gx, gy, gz = crop_indices(poses.to(dev), floor_z.to(dev), cfg, vs)
     occ, col, zidx = gather_local_occupancy(dense, gx, gy, gz)
-    maps = decompose(occ, cfg)
+    z_fast = gz.shape[1] < 2 or bool(((gz[:, 1:] - gz[:, :-1]) == 1).all())
+    maps = decompose(occ, cfg, z_map=not z_fast)
+    zrel = None
+    if z_fast:
+        off, found, idx, zrel = _z_map_from_columns(dense, col, gz, cfg)
+        maps.append((off, found, idx))
     ftab = features.torch_table(dev)
     none_row = ftab.shape[0] - 1
     # rowidx: 0 = nothing found (or padding), else 1 + the voxel's snapshot row
@@ -278,7 +318,10 @@ def extract_triplanes(
             z = zidx[:, None, :].expand_as(idx)
         else:  # z map (B, nx, ny): idx = k -> column (i, j), z = zidx[k]
             c = col
-            z = zidx.gather(1, idx.view(b, -1)).view(idx.shape)
+            if zrel is not None:
+                z = zrel
+            else:
+                z = zidx.gather(1, idx.view(b, -1)).view(idx.shape)
         row = rows_flat.index_select(0, (c * zp + z).view(-1)).view(c.shape).to(torch.int64)
         ok = found & (row >= 0)
         h, w = idx.shape[2], idx.shape[1]

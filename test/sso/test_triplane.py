@@ -127,3 +127,28 @@ def test_pose_errors():
         model.local_triplanes(np.array([[np.nan, 0, 0]]))
     tp = model.local_triplanes(np.zeros((2, 3)))  # empty map: nothing found
     assert not tp.mask.any()
+
+
+def test_z_map_column_index_equals_voxel_scan():
+    from ssomotion_ros.sso.triplane import (
+        _z_map_from_columns,
+        crop_indices,
+        gather_local_occupancy,
+    )
+
+    model = SceneModel()
+    model.fuse(room_cloud(num_points=80_000, seed=5), stamp=0.0)
+    snap, dense = model.snapshot(), model.dense_occupancy()
+    cfg = model.config.triplane
+    rng = np.random.default_rng(0)
+    poses = torch.tensor(
+        np.stack([rng.uniform(-1, 7, 6), rng.uniform(-1, 6, 6), rng.uniform(-3, 3, 6)], 1)
+    )
+    floor = torch.tensor([0.0, 0.0, -1.5, 2.0, 0.5, 5.0], dtype=torch.float64)
+    gx, gy, gz = crop_indices(poses, floor, cfg, snap.voxel_size)
+    occ, col, zidx = gather_local_occupancy(dense, gx, gy, gz)
+    off, found, idx = decompose(occ, cfg)[4]
+    off2, found2, idx2, zrel = _z_map_from_columns(dense, col, gz, cfg)
+    assert found.any() and torch.equal(found, found2)
+    assert torch.equal(off[found], off2[found]) and torch.equal(idx[found], idx2[found])
+    assert torch.equal(zidx.gather(1, idx.view(6, -1)).view(idx.shape)[found], zrel[found])
