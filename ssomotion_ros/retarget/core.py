@@ -18,10 +18,10 @@ configuration and the root pose (rotation as 6D, position) of a batch of windows
 - ``semantic``: the key-pair distance matrix (:data:`SEMANTIC_PAIRS`, hands to head,
   hands to hips, feet apart, hand to hand, ...) normalised by leg length must equal the
   source's (both bodies at their own scale).
-- ``contact``: where a source foot is in contact (low and slow), the robot's foot height
-  (ankle/toe key points above their rest height, the same measure as the human's) equals
-  the source's scaled height and the foot moves as the source's (planted feet do not
-  slide); the lowest foot capsule point
+- ``contact``: where a source foot is in contact (low and slow, measured on the foot
+  points the robot has: ankle, and toe when mapped), the robot's foot is planted: its
+  height (the same points above their rest height) is zero (or the source's, where that
+  is below zero) and its slowest point does not slide; the lowest foot capsule point
   never goes below the floor ``z = 0``; in seat frames the pelvis holds its scaled seat
   height and does not slide.
 - ``penetration``: squared depth of every non-adjacent capsule pair overlap
@@ -315,6 +315,16 @@ class Retargeter:
                 pairs.append((self.key_names.index(a), self.key_names.index(b)))
         self.sem_pairs = np.array(pairs, np.int64).reshape(-1, 2)
         self.t_sem = torch.as_tensor(self.sem_pairs, device=self.device)
+        parts = ["ankle"] + (["foot"] if all(f"{sd}_foot" in mapping.points
+                                             for sd in ("left", "right")) else [])  # fmt: skip
+        names = [[f"{sd}_{pt}" for pt in parts] for sd in ("left", "right")]
+        self.foot_human = np.array([[_I[n] for n in row] for row in names])  # (2, F)
+        self.t_foot_keys = torch.as_tensor(
+            [[self.key_index[n] for n in row] for row in names], device=self.device
+        )
+        self.t_foot_rest_z = torch.as_tensor(
+            [[self.key_rest[self.key_index[n], 2] for n in row] for row in names], **kw
+        )
 
     # ------------------------------------------------------------ precomputation
 
@@ -358,19 +368,28 @@ class Retargeter:
         )
 
     def _collision_pairs(self) -> None:
+        """Capsule pairs checked for self-collision.
+
+        Bodies are links with collision geometry; links without geometry (dummy links of
+        multi-DoF joints) and links joined by fixed joints merge into the nearest body
+        above them. Excluded: pairs on one body, on parent/child bodies, on
+        grandparent/grandchild bodies whose middle body is shorter than the two radii
+        (they touch through the joint), and pairs already touching at rest."""
         robot = self.robot
         caps = robot.capsules
+        has_geom = np.zeros(robot.num_links, bool)
+        for c in caps:
+            has_geom[c.link] = True
         parent = robot.link_parent()
-        # rigid bodies: links joined by fixed joints share a body id
         body = np.arange(robot.num_links)
-        for j in robot.joints:
-            if j.ndof == 0:
+        for j in robot.joints:  # topological order: parents first
+            if j.ndof == 0 or not has_geom[j.child]:
                 body[j.child] = body[j.parent]
-        body_parent = {}
-        for j in robot.joints:
-            if j.ndof:
-                body_parent[body[j.child]] = body[j.parent]
-        del parent
+        body_parent: dict[int, int] = {}
+        for li in range(1, robot.num_links):
+            if body[li] == li:
+                body_parent[li] = int(body[parent[li]])
+        _, rest_pos = robot.rest_link_poses()
         pairs = []
         if caps:
             a = torch.as_tensor(self.cap_rest_a)
@@ -379,8 +398,16 @@ class Retargeter:
             clear = self.cfg.rest_clearance * self.scale
             for i in range(len(caps)):
                 for k in range(i + 1, len(caps)):
-                    bi, bk = body[caps[i].link], body[caps[k].link]
+                    bi, bk = int(body[caps[i].link]), int(body[caps[k].link])
                     if bi == bk or body_parent.get(bi) == bk or body_parent.get(bk) == bi:
+                        continue
+                    skip = False
+                    for lo, hi in ((bi, bk), (bk, bi)):
+                        mid = body_parent.get(lo)
+                        if mid is not None and body_parent.get(mid) == hi:
+                            if np.linalg.norm(rest_pos[lo] - rest_pos[mid]) < r[i] + r[k]:
+                                skip = True
+                    if skip:
                         continue
                     d = float(segment_distance(a[i], b[i], a[k], b[k]))
                     if d < r[i] + r[k] + clear:
@@ -487,22 +514,13 @@ class Retargeter:
             if len(self.sem_pairs)
             else torch.zeros(t, 0, **kw)
         )
+        contact, heights, _ = self.source_contact(src)
         return {
             "pos": tgt,
             "rot": rot_t,
             "dist": dist_h,
-            "contact": torch.as_tensor(src.foot_contact, device=self.device),
-            "sole": torch.as_tensor(src.sole_height / src.leg_length, **kw),
-            "ankle_vel": torch.as_tensor(
-                np.concatenate(
-                    [
-                        np.zeros((1, 2, 2)),
-                        np.diff(src.joints[:, [_I["left_ankle"], _I["right_ankle"]], :2], axis=0),
-                    ]
-                )
-                / src.leg_length,
-                **kw,
-            ),  # fmt: skip
+            "contact": torch.as_tensor(contact, device=self.device),
+            "sole": torch.as_tensor(heights / src.leg_length, **kw),
             "seat": torch.as_tensor(src.seat, device=self.device),
             "root_rot": gh[:, 0],
         }
@@ -549,13 +567,22 @@ class Retargeter:
 
     def _sole_heights(self, kp: torch.Tensor) -> torch.Tensor:
         """(N, 2) height of each foot above its rest height (URDF units): the minimum over
-        the mapped ankle and toe key points, the same measure as the human's."""
-        out = []
-        for side in ("left", "right"):
-            hs = [kp[..., self.key_index[n], 2] - float(self.key_rest[self.key_index[n], 2])
-                  for n in (f"{side}_ankle", f"{side}_foot") if n in self.key_index]  # fmt: skip
-            out.append(torch.stack(hs, -1).min(-1).values)
-        return torch.stack(out, -1)
+        the foot key points (ankle, and toe where both toes are mapped), the same measure
+        as :meth:`source_contact` uses for the human."""
+        z = kp[..., self.t_foot_keys, 2] - self.t_foot_rest_z  # (N, 2, F)
+        return z.min(-1).values
+
+    def source_contact(self, src: SourceMotion) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Foot contact of the source measured on the joints this robot has (ankle, and toe
+        when both toes are mapped), so that robot and human use one definition.
+
+        Returns (contact (T, 2) bool, heights (T, 2) m above rest, speeds (T, 2) m/s)."""
+        rest = src.skeleton.rest_joints()
+        feet = src.joints[:, self.foot_human]  # (T, 2, F, 3)
+        heights = (feet[..., 2] - rest[self.foot_human][..., 2]).min(-1)
+        speeds = _speed(feet, self.cfg.fps).min(-1)
+        contact = (heights < self.cfg.contact_height) & (speeds < self.cfg.contact_speed)
+        return contact, heights, speeds
 
     def _floor_depth(self, rot, pos) -> torch.Tensor:
         """(N,) how far the lowest foot capsule point is below the floor z = 0 (>= 0)."""
@@ -588,16 +615,15 @@ class Retargeter:
             terms["semantic"] = torch.zeros((), device=self.device)
         sole = self._sole_heights(kp) * inv_l  # (N, 2)
         sole_t = sub["sole"]  # (N, 2) source sole heights / source leg length
-        ank = torch.stack([kp[:, self.key_index["left_ankle"]],
-                           kp[:, self.key_index["right_ankle"]]], 1) * inv_l  # fmt: skip
-        vel_t = sub["ankle_vel"]  # source ankle displacement / source leg length
-        slide = (ank[1:, :, :2] - ank[:-1, :, :2] - vel_t[1:]).pow(2).sum(-1)
+        feet = kp[:, self.t_foot_keys] * inv_l  # (N, 2, F, 3)
+        # planted: the slowest foot point does not move in contact frames
+        slide = (feet[1:, ..., :2] - feet[:-1, ..., :2]).pow(2).sum(-1).min(-1).values
         both = contact[1:] * contact[:-1]
         pel = kp[:, self.key_index["pelvis"]] * inv_l
         pel_t = sub["pos"][:, self.key_index["pelvis"]] * inv_l
         seat_slide = (pel[1:, :2] - pel[:-1, :2]).pow(2).sum(-1) * seat[1:] * seat[:-1]
         terms["contact"] = (
-            ((sole - sole_t).pow(2) * contact).mean()
+            ((sole - sole_t.clamp_max(0.0)).pow(2) * contact).mean()
             + (self._floor_depth(rot, pos) * inv_l).pow(2).mean()
             + 10.0 * (slide * both).mean()
             + ((pel[:, 2] - pel_t[:, 2]).pow(2) * seat).mean()

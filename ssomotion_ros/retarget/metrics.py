@@ -4,10 +4,11 @@
   key-pair distance matrices (:data:`~.core.SEMANTIC_PAIRS`), each divided by its own leg
   length (hip->knee->ankle); dimensionless, lower is better.
 - ``contact_preservation``: fraction of source contact events kept (higher is better).
-  Events: (frame, foot) where the source foot is in contact, and seat frames. A robot
-  foot keeps it when its height (ankle/toe key points above their rest height, the
-  human's measure) is below ``contact_height * s``
-  and its ankle moves slower than ``contact_speed * s`` (``s`` = leg-length ratio); a seat
+  Events: (frame, foot) where the source foot is in contact (measured on the foot joints
+  the robot has: ankle, and toe when mapped; :meth:`~.core.Retargeter.source_contact`),
+  and seat frames. A robot foot keeps it when, on the same points, its height above rest
+  is below ``contact_height * s`` and its slowest point is slower than
+  ``contact_speed * s`` (``s`` = leg-length ratio); a seat
   frame when the pelvis is within ``0.05 * s`` of its scaled seat height and slower than
   ``seat_speed * s``.
 - ``self_penetration_frames``: fraction of frames where any checked capsule pair overlaps
@@ -56,11 +57,12 @@ def evaluate(rt: Retargeter, src: SourceMotion, res: RetargetResult) -> dict:
         sole = rt._sole_heights(kp).cpu().double().numpy()  # (T, 2)
         depth = rt._penetration(rot, pos).cpu().double().numpy()  # (T, P)
     k = rt.key_index
-    ank = res.keypoints[:, [k["left_ankle"], k["right_ankle"]], :2]
-    v = np.linalg.norm(np.gradient(ank, axis=0), axis=-1) * fps
+    feet = res.keypoints[:, rt.t_foot_keys.cpu().numpy(), :2]  # (T, 2, F, 2)
+    v = (np.linalg.norm(np.gradient(feet, axis=0), axis=-1) * fps).min(-1)
     foot_ok = (sole < cfg.contact_height * s) & (v < cfg.contact_speed * s)
-    events = int(src.foot_contact.sum())
-    kept = int((foot_ok & src.foot_contact).sum())
+    src_contact, _, _ = rt.source_contact(src)
+    events = int(src_contact.sum())
+    kept = int((foot_ok & src_contact).sum())
     seat_events = int(src.seat.sum())
     if seat_events:
         tg = rt._human_targets(src)

@@ -166,7 +166,7 @@ def test_avatar_maps_onto_itself_exactly(tmp_path):
 
 
 def _synthetic_motion(t=24) -> np.ndarray:
-    """Smooth everyday motion: arm swings, small hip/knee swings, walking forward slowly."""
+    """Smooth everyday motion: arm swings, one leg swinging, a small sideways sway."""
     ph = np.linspace(0, np.pi, t)
     p = np.zeros((t, 69), np.float32)
     bp = p[:, 3:66].reshape(t, 21, 3)
@@ -176,7 +176,7 @@ def _synthetic_motion(t=24) -> np.ndarray:
     bp[:, j["left_elbow"], 1] = -0.4 * np.sin(ph)
     bp[:, j["left_hip"], 0] = -0.25 * np.sin(ph)
     bp[:, j["left_knee"], 0] = 0.4 * np.sin(ph)
-    p[:, 66] = np.linspace(0, 0.3, t)
+    p[:, 67] = 0.02 * np.sin(ph)  # small sway; the standing foot stays planted
     return p
 
 
