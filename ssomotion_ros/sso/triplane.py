@@ -328,8 +328,14 @@ def extract_triplanes(
         rowidx[:, m, :h, :w] = torch.where(ok, row + 1, 0).transpose(1, 2).to(torch.int32)
         depth[:, m, :h, :w] = (off.to(torch.float32) * cfg.voxel_size * ok).transpose(1, 2)
     flat = rowidx.view(-1)
-    lab_tab = torch.cat([torch.full((1,), -1, dtype=torch.int64, device=dev), snap.labels])
-    rgb_tab = torch.cat([torch.zeros((1, 3), device=dev), snap.rgb.to(torch.float32) / 255.0])
+    tables = snap.__dict__.get("_triplane_tables")
+    if tables is None:  # label / colour per (1 + row), row 0 = nothing; cached per snapshot
+        tables = (
+            torch.cat([torch.full((1,), -1, dtype=torch.int64, device=dev), snap.labels]),
+            torch.cat([torch.zeros((1, 3), device=dev), snap.rgb.to(torch.float32) / 255.0]),
+        )
+        snap.__dict__["_triplane_tables"] = tables
+    lab_tab, rgb_tab = tables
     if out is None:
         mask = rowidx > 0
         label = lab_tab[rowidx]
