@@ -369,16 +369,28 @@ def feature_stats(feats: torch.Tensor, min_std: float = 0.02) -> tuple[torch.Ten
     return flat.mean(0).float(), flat.std(0).clamp_min(min_std).float()
 
 
+#: Which training window seeds a rollout of each action: the one whose first frame has the
+#: highest ("high"), median or lowest ("low") pelvis — sit and lie start standing,
+#: stand_up from a typical (seated) pose, walk from a typical pose.
+SEED_RULE = {"walk": "median", "sit": "high", "stand_up": "median", "lie": "high"}
+
+
 def seed_poses(ws: WindowSet, history: int) -> dict[str, torch.Tensor]:
     """Per action, the history frames of one real training window (window frame) that a
-    rollout can start from: ``seed/<action>`` (history, 135)."""
+    rollout can start from: ``seed/<action>`` (history, 135), chosen by :data:`SEED_RULE`."""
     out = {}
     for i, a in enumerate(ACTIONS):
         idx = torch.nonzero(ws.actions == i).flatten()
         if len(idx):
-            # the window whose first frame has the median pelvis height (a typical start)
-            h = ws.feats[idx, 0, 2]
-            k = idx[torch.argsort(h)[len(h) // 2]]
+            order = idx[torch.argsort(ws.feats[idx, 0, 2])]  # by first-frame pelvis height
+            rule = SEED_RULE.get(a, "median")
+            k = (
+                order[-1]
+                if rule == "high"
+                else order[0]
+                if rule == "low"
+                else order[len(order) // 2]
+            )
             out[f"seed/{a}"] = ws.feats[k, :history].clone()
     return out
 
