@@ -104,7 +104,7 @@ def test_training_loss_falls_on_a_fixed_batch():
         opt.zero_grad()
         terms["loss"].backward()
         opt.step()
-        losses.append(float(terms["loss"]))
+        losses.append(float(terms["loss"].detach()))
     assert set(terms) >= {"loss", "recon", "velocity"}
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
 
