@@ -79,6 +79,18 @@ class MotionSampler:
     def device(self) -> torch.device:
         return self.model.feat_mean.device
 
+    def semantic_reduction(self):
+        """The ``sso.vocabulary.LinearReduction`` (text embedding -> 16-d) the scene branch
+        was trained with, or None. Give it to ``SceneModel.set_reduction`` so tri-plane
+        semantics match training whatever the scene's vocabulary."""
+        w = self.extras.get("semantic_reduction.weight")
+        b = self.extras.get("semantic_reduction.bias")
+        if w is None or b is None:
+            return None
+        from ssomotion_ros.sso.vocabulary import LinearReduction
+
+        return LinearReduction(w.cpu().numpy(), b.cpu().numpy())
+
     def seed_history(self, action: str, batch: int = 1) -> torch.Tensor:
         """Real start frames stored with the checkpoint for ``action``.
 

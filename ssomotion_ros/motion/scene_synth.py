@@ -66,22 +66,28 @@ class GridSpec:
 
 
 def _default_tables(dim: int):
-    """(features (L, F), colours (L, 3)) per NYU-40 label id from the SSO vocabulary.
+    """(features (L, F), colours (L, 3), reduction) per NYU-40 label id.
 
-    Features are the SSO's own reduced text features (MiniLM + PCA by default); returns
-    (None, None) when the vocabulary or text encoder cannot be loaded.
+    Features are the SSO's reduced text features of the NYU-40 vocabulary (the process
+    text encoder + deterministic PCA); ``reduction`` is that PCA as a
+    ``sso.vocabulary.LinearReduction`` (saved with the checkpoint, so scenes with any
+    vocabulary get features in the same space). Returns (None, None, None) when the
+    vocabulary or the text encoder cannot be loaded.
     """
     try:
-        from ssomotion_ros.sso.vocabulary import Vocabulary, semantic_features
+        from ssomotion_ros.language.encoders import get_text_encoder
+        from ssomotion_ros.sso.vocabulary import Vocabulary, pca_reduction, semantic_features
 
         vocab = Vocabulary.default()
-        table = semantic_features(vocab, dim=dim).table
+        emb = get_text_encoder().encode(list(vocab.names))
+        reduction = pca_reduction(emb, dim)
+        table = semantic_features(vocab, dim=dim, reduction=reduction).table
         colors = np.zeros((len(table), 3), np.float32)
         colors[vocab.ids] = vocab.colors[:, :3] / 255.0
-        return table, colors
+        return table, colors, reduction
     except Exception as e:  # noqa: BLE001 - optional dependency of the fallback
         log.warning("synthetic scenes use random label features (%s)", e)
-        return None, None
+        return None, None, None
 
 
 class BoxSceneSampler:
@@ -107,8 +113,10 @@ class BoxSceneSampler:
         self.max_boxes = max_boxes
         self.rng = np.random.default_rng(seed)
         colors = None
+        #: the semantic reduction behind ``feature_table`` (None if unknown)
+        self.reduction = None
         if feature_table is None and use_vocabulary:
-            feature_table, colors = _default_tables(semantic_dim)
+            feature_table, colors, self.reduction = _default_tables(semantic_dim)
         if feature_table is None:
             feature_table = np.random.default_rng(1234).normal(size=(64, semantic_dim))
             feature_table = (feature_table / 3.0).astype(np.float32)

@@ -395,6 +395,16 @@ def seed_poses(ws: WindowSet, history: int) -> dict[str, torch.Tensor]:
     return out
 
 
+def reduction_extras(reduction) -> dict[str, torch.Tensor]:
+    """Checkpoint extras of the semantic reduction the scene branch was trained with:
+    ``semantic_reduction.weight`` (F, D) and ``.bias`` (F,). ``LinearReduction.from_file``
+    finds them in ``model.safetensors`` (keys containing "reduction")."""
+    return {
+        "semantic_reduction.weight": torch.as_tensor(np.asarray(reduction.weight, np.float32)),
+        "semantic_reduction.bias": torch.as_tensor(np.asarray(reduction.bias, np.float32)),
+    }
+
+
 def _lr(step: int, base: float, warmup: int, progress: float) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine decay to 10 % over ``progress``
     (the share of the stage done, 0..1)."""
@@ -542,6 +552,8 @@ def train(
                     from ssomotion_ros.motion.scene_synth import BoxSceneSampler
 
                     sampler = BoxSceneSampler(mcfg.model.semantic_dim, seed=tcfg.seed)
+                    if sampler.reduction is not None:
+                        extras.update(reduction_extras(sampler.reduction))
             opt = torch.optim.AdamW(params, lr=lr, weight_decay=tcfg.weight_decay)
             if opt_state is not None:
                 opt.load_state_dict(opt_state)
