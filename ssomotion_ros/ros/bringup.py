@@ -56,49 +56,85 @@ def _split_ros_args(args: Sequence[str]) -> list[str]:
     return []
 
 
-def spin_until_signal(nodes: list, on_ready: Callable[[], None] | None = None) -> int:
-    """Spin ``nodes`` in a SingleThreadedExecutor until SIGINT/SIGTERM; clean shutdown."""
-    executor = SingleThreadedExecutor()
-    for n in nodes:
-        executor.add_node(n)
-    stop = threading.Event()
+class ExecutorThread:
+    """A SingleThreadedExecutor spinning ``nodes`` in a background thread.
 
-    def _handler(signum, _frame):
-        stop.set()
+    ``stop()`` shuts the executor down, joins the thread and destroys the nodes (in
+    that order: skipping the join aborts some runs). ``stopped`` is set when the spin
+    ends for any reason.
+    """
 
-    old = {s: signal.signal(s, _handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    def __init__(self, nodes: list):
+        self.nodes = list(nodes)
+        self.executor = SingleThreadedExecutor()
+        for n in self.nodes:
+            self.executor.add_node(n)
+        self.stopped = threading.Event()
+        self._thread = threading.Thread(target=self._spin, name="ssomotion-executor", daemon=True)
+        self._thread.start()
 
-    def _spin():
+    def _spin(self) -> None:
         try:
-            executor.spin()
+            self.executor.spin()
         except ExternalShutdownException:
             pass
         except Exception:  # noqa: BLE001
             log.exception("executor stopped with an error")
         finally:
-            stop.set()
+            self.stopped.set()
 
-    thread = threading.Thread(target=_spin, name="ssomotion-executor", daemon=True)
-    thread.start()
-    if on_ready:
-        on_ready()
-    try:
-        while not stop.wait(0.2):
-            pass
-    finally:
-        executor.shutdown()
-        thread.join(timeout=5.0)
-        for n in nodes:
+    def add_node(self, node) -> None:
+        self.nodes.append(node)
+        self.executor.add_node(node)
+
+    def stop(self) -> None:
+        self.executor.shutdown()
+        self._thread.join(timeout=5.0)
+        for n in self.nodes:
             n.destroy_node()
-        for s, h in old.items():
-            signal.signal(s, h)
+        self.nodes.clear()
         if rclpy.ok():
             rclpy.shutdown()
+
+
+class StopOnSignal:
+    """Context manager: SIGINT/SIGTERM set ``event`` instead of raising."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+        self._old: dict = {}
+
+    def __enter__(self) -> threading.Event:
+        def _handler(signum, _frame):
+            self.event.set()
+
+        self._old = {s: signal.signal(s, _handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self.event
+
+    def __exit__(self, *exc) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+def spin_until_signal(nodes: list, on_ready: Callable[[], None] | None = None) -> int:
+    """Spin ``nodes`` in a SingleThreadedExecutor until SIGINT/SIGTERM; clean shutdown."""
+    runner = ExecutorThread(nodes)
+    with StopOnSignal(runner.stopped) as stop:
+        if on_ready:
+            on_ready()
+        try:
+            while not stop.wait(0.2):
+                pass
+        finally:
+            runner.stop()
     return 0
 
 
-def run_graph(graph: GraphSpec, ros_args: Sequence[str] = (), only: Sequence[str] = ()) -> int:
-    """Create every node of ``graph`` (or those named in ``only``) and spin them."""
+def create_graph_nodes(
+    graph: GraphSpec, ros_args: Sequence[str] = (), only: Sequence[str] = ()
+) -> tuple[list, SharedState]:
+    """Initialise rclpy with the graph's parameters and create its nodes (or those named
+    in ``only``), sharing one :class:`SharedState`. The caller spins and shuts down."""
     specs = [n for n in graph.nodes if not only or n.name in only]
     if only:
         missing = sorted(set(only) - {n.name for n in specs})
@@ -121,6 +157,13 @@ def run_graph(graph: GraphSpec, ros_args: Sequence[str] = (), only: Sequence[str
                 n.destroy_node()
             rclpy.shutdown()
             raise
+    return nodes, shared
+
+
+def run_graph(graph: GraphSpec, ros_args: Sequence[str] = (), only: Sequence[str] = ()) -> int:
+    """Create every node of ``graph`` (or those named in ``only``) and spin them until
+    SIGINT/SIGTERM."""
+    nodes, _shared = create_graph_nodes(graph, ros_args, only)
     names = ", ".join(n.get_name() for n in nodes)
 
     def ready():

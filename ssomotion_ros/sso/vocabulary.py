@@ -97,10 +97,20 @@ class Vocabulary:
     # ------------------------------------------------------------------ building
     @classmethod
     def from_csv(cls, path: str | Path) -> Vocabulary:
-        """Read a ``name,red,green,blue,alpha,id`` CSV (header required, extra columns ok)."""
+        """Read a ``name,red,green,blue,alpha,id`` CSV (header required, extra columns ok).
+
+        ``path`` may also name a shipped vocabulary (``"nyu40"``, ``"ssomotion_indoor"``:
+        a file of :func:`labels_dir`)."""
         path = Path(path)
+        if not path.is_file() and len(path.parts) == 1:
+            shipped = labels_dir() / (path.name if path.suffix == ".csv" else f"{path.name}.csv")
+            if shipped.is_file():
+                path = shipped
         if not path.is_file():
-            raise ValueError(f"vocabulary file not found: {path}")
+            shipped = ", ".join(sorted(p.stem for p in labels_dir().glob("*.csv")))
+            raise ValueError(
+                f"vocabulary file not found: {path} (shipped vocabularies: {shipped})"
+            )
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
             fields = [h.strip() for h in (reader.fieldnames or [])]
