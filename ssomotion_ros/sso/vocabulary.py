@@ -108,9 +108,7 @@ class Vocabulary:
                 path = shipped
         if not path.is_file():
             shipped = ", ".join(sorted(p.stem for p in labels_dir().glob("*.csv")))
-            raise ValueError(
-                f"vocabulary file not found: {path} (shipped vocabularies: {shipped})"
-            )
+            raise ValueError(f"vocabulary file not found: {path} (shipped vocabularies: {shipped})")
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
             fields = [h.strip() for h in (reader.fieldnames or [])]
