@@ -146,11 +146,13 @@ class MapperNode(Node):
         super().__init__(node_name, **node_kwargs)
         self.shared = shared or SharedState()
         self.config = cfg = declare_config(self, MapperConfig)
-        if cfg.layout not in ("auto", "label", "palette"):
-            raise ValueError(f"parameter layout must be auto, label or palette, not {cfg.layout!r}")
+        if cfg.layout not in ("auto", "label", "palette", "rgb"):
+            raise ValueError(
+                f"parameter layout must be auto, label, palette or rgb, not {cfg.layout!r}"
+            )
         if cfg.occupancy_color not in ("class", "rgb"):
             raise ValueError("parameter occupancy_color must be 'class' or 'rgb'")
-        self.palette = Vocabulary.from_csv(cfg.palette_path) if cfg.palette_path else None
+        self.palette = Vocabulary.load(cfg.palette_path) if cfg.palette_path else None
         with self.shared.lock:
             model = scene_model or self.shared.scene_model
             if model is None:

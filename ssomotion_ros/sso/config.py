@@ -142,7 +142,8 @@ class SceneModelConfig:
     maps: MapsConfig = field(default_factory=MapsConfig)
     #: Instance extraction.
     instances: InstanceConfig = field(default_factory=InstanceConfig)
-    #: Label vocabulary CSV (``name,red,green,blue,alpha,id``); None = the shipped NYU-40.
+    #: Label vocabulary: a CSV path (``name,red,green,blue,alpha,id``) or the name of a
+    #: shipped one (``nyu40``, ``ssomotion_indoor``); None = the shipped NYU-40.
     vocabulary: str | None = None
     #: Dimension of the reduced semantic feature (16 in the method).
     feature_dim: int = 16
@@ -164,13 +165,15 @@ class MapperConfig:
     cloud_qos_depth: int = 5
     #: Clouds waiting to be fused at most; when full the oldest waiting cloud is dropped.
     max_queued_clouds: int = 4
-    #: Cloud layout: "auto", "label" (integer label field) or "palette" (rgb colours).
+    #: Cloud layout: "auto", "label" (integer label field) or "palette" / "rgb" (packed
+    #: segmentation colours decoded through the palette).
     layout: str = "auto"
     #: Integer label field to use ("" = the accepted names: label, semantic_label, ...).
     label_field: str = ""
-    #: Palette CSV (name,red,green,blue,alpha,id) for the palette layout ("" = vocabulary).
+    #: Palette CSV (name,red,green,blue,alpha,id) or shipped vocabulary name for the
+    #: palette layout ("" = the vocabulary's colours).
     palette_path: str = ""
-    #: Vocabulary CSV of the label ids ("" = the shipped NYU-40).
+    #: Vocabulary of the label ids: a CSV path or a shipped name ("" = NYU-40).
     vocabulary_path: str = ""
     #: Trained semantic reduction weights ("" = deterministic PCA).
     reduction_weights: str = ""

@@ -38,8 +38,8 @@ INSTANCE_FIELDS: tuple[str, ...] = ("instance", "instance_label", "instance_id")
 COLOR_FIELDS: tuple[str, ...] = ("rgb", "rgba")
 #: Separate colour channel field triples accepted.
 CHANNEL_FIELDS: tuple[tuple[str, str, str], ...] = (("r", "g", "b"), ("red", "green", "blue"))
-#: Layout names for ``layout``.
-LAYOUTS: tuple[str, ...] = ("auto", "label", "palette")
+#: Layout names for ``layout`` ("rgb" is an alias of "palette").
+LAYOUTS: tuple[str, ...] = ("auto", "label", "palette", "rgb")
 
 
 @dataclass
@@ -154,7 +154,7 @@ def ingest_cloud(
         module docstring).
     palette: vocabulary whose colours decode ``rgb`` segmentation colours; needed only
         for the palette layout.
-    layout: ``"auto"``, ``"label"`` or ``"palette"``.
+    layout: ``"auto"``, ``"label"`` or ``"palette"`` (alias ``"rgb"``).
     label_field: use this integer field for labels (overrides the accepted names).
     instance_field: use this field for instance ids (overrides the accepted names).
 
@@ -169,6 +169,8 @@ def ingest_cloud(
         )
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; use one of {LAYOUTS}")
+    if layout == "rgb":
+        layout = "palette"
     names = tuple(cloud.dtype.names)
     missing = [c for c in ("x", "y", "z") if c not in names]
     if missing:

@@ -78,7 +78,7 @@ class SceneModel:
         self.device = resolve_device(self.config.fusion.device)
         if vocabulary is None:
             vocabulary = (
-                Vocabulary.from_csv(self.config.vocabulary)
+                Vocabulary.load(self.config.vocabulary)
                 if self.config.vocabulary
                 else Vocabulary.default()
             )

@@ -135,6 +135,22 @@ class Vocabulary:
         return cls(ids, names, colors, source=str(path))
 
     @classmethod
+    def load(cls, name_or_path: str | Path) -> Vocabulary:
+        """A vocabulary from a CSV path, or the name of a shipped one (``"nyu40"``,
+        ``"ssomotion_indoor"``: ``config/labels/<name>.csv``)."""
+        p = Path(name_or_path).expanduser()
+        if p.is_file():
+            return cls.from_csv(p)
+        shipped = labels_dir() / f"{name_or_path}.csv"
+        if shipped.is_file():
+            return cls.from_csv(shipped)
+        names = sorted(x.stem for x in labels_dir().glob("*.csv"))
+        raise ValueError(
+            f"vocabulary {str(name_or_path)!r} is neither a CSV file nor a shipped vocabulary "
+            f"(shipped: {names})"
+        )
+
+    @classmethod
     def from_names(cls, names, ids=None) -> Vocabulary:
         """A vocabulary from names (ids 0..K-1 unless given); colours are hashed."""
         names = list(names)

@@ -30,11 +30,15 @@ class MapperProcess:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.shared = shared or SharedState()
-        self.node = MapperNode(
-            shared=self.shared,
-            context=self.context,
-            parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
-        )
+        try:
+            self.node = MapperNode(
+                shared=self.shared,
+                context=self.context,
+                parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
+            )
+        except Exception:
+            self.context.try_shutdown()
+            raise
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.thread = threading.Thread(target=self._spin, daemon=True)
@@ -230,3 +234,11 @@ def test_sensor_frame_clouds_use_the_nearest_pose(mapper):
     assert c == pytest.approx([5.02, 1.02, 0.02], abs=0.021)
     assert node.fuse_array(arr, 11.0, "camera") == 0  # no pose within 0.1 s: dropped
     assert len(node.model.snapshot()) == 1
+
+
+def test_demo_graph_parameters_start(mapper):
+    """The values config/demo.yaml uses: a shipped vocabulary by name, layout rgb."""
+    m = mapper(vocabulary_path="ssomotion_indoor", layout="rgb", publish_rate=0.0, device="cpu")
+    assert m.node.model.vocabulary.id_of("floor") is not None
+    with pytest.raises(ValueError, match="layout"):
+        MapperProcess({"layout": "weird"})

@@ -131,3 +131,12 @@ def test_real_kinect_pcd_layout(kinect_dir):
     assert c.layout == "label:label"
     assert c.rgb is not None and len(c) < arr.size and c.num_dropped > 0
     assert set(np.unique(c.labels)) - {0} and np.isfinite(c.points).all()
+
+
+def test_rgb_layout_alias():
+    voc = Vocabulary.default()
+    a = _base(1, [("rgb", "<u4"), ("label", "<u4")])
+    a["rgb"] = _pack(np.array([[188, 189, 34]]))
+    a["label"] = 9
+    assert ingest_cloud(a, palette=voc, layout="rgb").labels.tolist() == [5]
+    assert ingest_cloud(a, palette=voc).labels.tolist() == [9]  # auto prefers the label field

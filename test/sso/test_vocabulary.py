@@ -111,3 +111,10 @@ def test_reduction_from_files(tmp_path):
         LinearReduction.from_file(tmp_path / "bad.npz")
     with pytest.raises(ValueError, match="not found"):
         LinearReduction.from_file(tmp_path / "nope.npz")
+
+
+def test_load_by_name_or_path(tmp_path):
+    assert Vocabulary.load("nyu40").name(5) == "chair"
+    assert len(Vocabulary.load(default_vocabulary_path())) == 41
+    with pytest.raises(ValueError, match="shipped"):
+        Vocabulary.load("no_such_vocabulary")
