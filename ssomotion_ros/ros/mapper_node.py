@@ -144,6 +144,8 @@ class MapperNode(Node):
         **node_kwargs,
     ):
         super().__init__(node_name, **node_kwargs)
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
         self.shared = shared or SharedState()
         self.config = cfg = declare_config(self, MapperConfig)
         if cfg.layout not in ("auto", "label", "palette", "rgb"):
@@ -203,7 +205,6 @@ class MapperNode(Node):
 
         self._queue: collections.deque = collections.deque()
         self._cv = threading.Condition()
-        self._stop = threading.Event()
         self._warned_frame = False
         self.clouds_fused = 0
         self.clouds_dropped = 0
@@ -347,10 +348,11 @@ class MapperNode(Node):
 
     def destroy_node(self) -> None:
         self._stop.set()
-        with self._cv:
-            self._cv.notify_all()
-        if self._worker.is_alive():
-            self._worker.join(timeout=5.0)
+        if self._worker is not None:
+            with self._cv:
+                self._cv.notify_all()
+            if self._worker.is_alive():
+                self._worker.join(timeout=5.0)
         super().destroy_node()
 
 
