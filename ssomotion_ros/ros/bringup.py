@@ -87,9 +87,13 @@ class ExecutorThread:
         self.nodes.append(node)
         self.executor.add_node(node)
 
-    def stop(self) -> None:
+    def shutdown_executor(self) -> None:
+        """Stop spinning (idempotent); the nodes stay alive until :meth:`stop`."""
         self.executor.shutdown()
         self._thread.join(timeout=5.0)
+
+    def stop(self) -> None:
+        self.shutdown_executor()
         for n in self.nodes:
             n.destroy_node()
         self.nodes.clear()
