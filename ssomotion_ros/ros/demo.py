@@ -355,7 +355,7 @@ def _pictures(scene, reqs, planned, out: Path) -> dict:
                 )
             )
         if r.windows:
-            labels[r.agent] = f"{r.agent}: {r.text}"
+            labels[r.agent] = r.text
     if not windows:
         return {}
     png, gif = render_scene_and_motion(
