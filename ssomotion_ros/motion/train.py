@@ -84,8 +84,16 @@ class TrainConfig:
     holdout: tuple[str, ...] = ()
     #: Minimum share of a window's new frames that must carry its (non-idle) label.
     min_label_share: float = 0.3
-    #: Scene source of stage 2: ``"boxes"`` (synthetic rooms) or ``"none"`` (direction only).
+    #: Scene source of stage 2: ``"boxes"`` (synthetic box rooms around each window),
+    #: ``"rooms"`` (windows placed in generated rooms, tri-planes from the real SSO; see
+    #: ``scene_data.py``) or ``"none"`` (direction only).
     scene_source: str = "boxes"
+    #: Placements in the stage-2 pool of ``scene_source: rooms``.
+    scene_pool_size: int = 512
+    #: Generated rooms per prompt of ``scene_source: rooms``.
+    rooms_per_prompt: int = 2
+    #: Room prompts of ``scene_source: rooms`` (empty = ``scene_data.DEFAULT_PROMPTS``).
+    scene_prompts: tuple[str, ...] = ()
     #: Wall-time cap of stage 1 in minutes (0 = none); the stage ends early when reached and
     #: the learning-rate schedule follows max(step share, time share).
     prior_max_minutes: float = 0.0
@@ -112,7 +120,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown train fields {sorted(unknown)}; known: {sorted(known)}")
         d = dict(data)
-        for k in ("speeds", "holdout"):
+        for k in ("speeds", "holdout", "scene_prompts"):
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d)
@@ -405,6 +413,37 @@ def reduction_extras(reduction) -> dict[str, torch.Tensor]:
     }
 
 
+def _stage2_pool(out: Path, ws: WindowSet, mcfg, tcfg: TrainConfig, extras: dict, progress):
+    """The ``rooms`` stage-2 pool (cached in ``out/stage2_pool.safetensors``); adds the
+    semantic reduction used for its features to ``extras``."""
+    from ssomotion_ros.motion.scene_data import DEFAULT_PROMPTS, Stage2Pool, build_stage2_pool
+    from ssomotion_ros.motion.scene_synth import _default_tables
+
+    reduction = _default_tables(mcfg.model.semantic_dim)[2]
+    if reduction is not None:
+        extras.update(reduction_extras(reduction))
+    f = out / "stage2_pool.safetensors"
+    if f.is_file():
+        try:
+            pool = Stage2Pool.load(f)
+            if int(pool.window.max()) < len(ws.feats):
+                return pool
+        except Exception as e:  # noqa: BLE001 - a bad cache is rebuilt
+            log.warning("stage-2 pool cache unreadable (%s); rebuilding", e)
+    pool = build_stage2_pool(
+        ws.feats,
+        ws.actions,
+        tcfg.scene_pool_size,
+        prompts=tcfg.scene_prompts or DEFAULT_PROMPTS,
+        rooms_per_prompt=tcfg.rooms_per_prompt,
+        reduction=reduction,
+        seed=tcfg.seed,
+        progress=progress,
+    )
+    pool.save(f)
+    return pool
+
+
 def _lr(step: int, base: float, warmup: int, progress: float) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine decay to 10 % over ``progress``
     (the share of the stage done, 0..1)."""
@@ -461,8 +500,10 @@ def train(
 
     tcfg = run.train
     mcfg = run.motion
-    if tcfg.scene_source not in ("boxes", "none"):
-        raise ValueError(f"scene_source must be 'boxes' or 'none', got {tcfg.scene_source!r}")
+    if tcfg.scene_source not in ("boxes", "rooms", "none"):
+        raise ValueError(
+            f"scene_source must be 'boxes', 'rooms' or 'none', got {tcfg.scene_source!r}"
+        )
     if tcfg.threads:
         torch.set_num_threads(tcfg.threads)
     torch.manual_seed(tcfg.seed)
@@ -516,6 +557,7 @@ def train(
     probs = (w / w.sum()).numpy()
 
     sampler = None
+    pool = None
     stages = [("prior", tcfg.prior_steps)]
     if tcfg.control_steps > 0 and mcfg.model.use_control:
         stages.append(("control", tcfg.control_steps))
@@ -554,6 +596,8 @@ def train(
                     sampler = BoxSceneSampler(mcfg.model.semantic_dim, seed=tcfg.seed)
                     if sampler.reduction is not None:
                         extras.update(reduction_extras(sampler.reduction))
+                if tcfg.scene_source == "rooms" and mcfg.model.use_scene and pool is None:
+                    pool = _stage2_pool(out, ws, mcfg, tcfg, extras, progress)
             opt = torch.optim.AdamW(params, lr=lr, weight_decay=tcfg.weight_decay)
             if opt_state is not None:
                 opt.load_state_dict(opt_state)
@@ -574,7 +618,13 @@ def train(
                 batch = Batch(x0=x0, action=acts[idx], known_mask=km)
                 if name == "control":
                     batch.direction = dirs[idx]
-                    if sampler is not None:
+                    if pool is not None:
+                        rows = torch.as_tensor(rng.integers(0, len(pool), bs))
+                        idx = pool.window[rows].to(dev)
+                        batch = Batch(x0=feats_n[idx], action=acts[idx], known_mask=km)
+                        batch.direction = dirs[idx]
+                        batch.scene = pool.batch(rows).to(dev)
+                    elif sampler is not None:
                         j = rep.features_to_joints(ws.feats[idx.cpu()])
                         batch.scene = sampler(
                             j.numpy(), acts[idx].cpu().numpy(), mcfg.model.triplane_size

@@ -137,3 +137,18 @@ def test_tiny_two_stage_run_and_resume(tmp_path):
     run2 = RunConfig(motion=tiny_config(latent_dim=64, triplane_size=101), train=tc)
     with pytest.raises(ValueError, match="different"):
         train(run2, _clips(), out, progress=False)
+
+
+def test_stage2_on_generated_rooms(tmp_path):
+    cfg = tiny_config(triplane_size=101)
+    tc = TrainConfig(
+        prior_steps=2, control_steps=2, batch_size=4, control_batch_size=2, stride=10,
+        speeds=(1.0,), mirror=False, warmup=1, log_every=1, threads=0, scene_source="rooms",
+        scene_pool_size=3, rooms_per_prompt=1, scene_prompts=("a bedroom with a bed",),
+    )  # fmt: skip
+    out = tmp_path / "rooms"
+    summary = train(RunConfig(motion=cfg, train=tc), _clips(), out, progress=False)
+    assert summary["stages"]["control"]["steps"] == 2
+    assert (out / "stage2_pool.safetensors").is_file()
+    loaded = load_checkpoint(out / "model", device="cpu")
+    assert loaded.extras["semantic_reduction.weight"].shape[0] == 16
