@@ -92,6 +92,9 @@ class AgentConfig:
     max_catch_up_frames: int = doc_field(
         15, "A late tick skips at most this many frames (the rest play slower)."
     )
+    max_replans: int = doc_field(
+        5, "Re-plans of one request when the map changes under a walk; then it fails."
+    )
 
     def __post_init__(self) -> None:
         if self.max_agents < 1:
@@ -100,6 +103,8 @@ class AgentConfig:
             raise ValueError(f"max_queue must be >= 1, got {self.max_queue}")
         if self.spawn_clearance < 0 or self.spawn_separation < 0:
             raise ValueError("spawn_clearance and spawn_separation must be >= 0 metres")
+        if self.max_replans < 0:
+            raise ValueError(f"max_replans must be >= 0, got {self.max_replans}")
         if self.max_catch_up_frames < 1:
             raise ValueError(f"max_catch_up_frames must be >= 1, got {self.max_catch_up_frames}")
 
@@ -392,39 +397,55 @@ class Agent:
             return
         frame0 = 0
         executing = False
-        notes = []
+        notes: dict[int, str] = {}
+        spans: list[tuple[int, int, int, np.ndarray]] = []  # goal, first, end, path
+        first_goal = 0
+        replans = 0
         try:
-            for gi, goal in enumerate(req.goals):
-                stream = m.synthesizer.stream(
-                    goal, scene, self.state, req.cancel, self.agent_id, req.request_id
-                )
-                last = None
-                for w in stream:
-                    w.start_frame += frame0
-                    w.goal_index = gi
-                    if not executing:
-                        executing = True
-                        m._emit(req, Status.EXECUTING)
-                    self.playback.push(w, req.text)
-                    self.windows += 1
-                    if m.on_window is not None:
-                        try:
-                            m.on_window(w)
-                        except Exception:  # noqa: BLE001
-                            log.exception("on_window callback failed")
-                    if not m.config.realtime:
-                        self.playback.mark_all_played()
-                    last = w
-                    if req.cancel.is_set():
-                        raise SynthesisCancelled("cancelled")
-                if last is None:
-                    continue
-                frame0 = last.end_frame
-                self.state = end_state(last)
-                if last.note:
-                    notes.append(last.note)
-            if not self.playback.wait_played(req.request_id, frame0, req.cancel):
-                raise SynthesisCancelled("cancelled")
+            while True:
+                for gi in range(first_goal, len(req.goals)):
+                    stream = m.synthesizer.stream(
+                        req.goals[gi], scene, self.state, req.cancel, self.agent_id, req.request_id
+                    )
+                    last = None
+                    start = frame0
+                    for w in stream:
+                        w.start_frame += frame0
+                        w.goal_index = gi
+                        if not executing:
+                            executing = True
+                            m._emit(req, Status.EXECUTING)
+                        self.playback.push(w, req.text)
+                        self.windows += 1
+                        if m.on_window is not None:
+                            try:
+                                m.on_window(w)
+                            except Exception:  # noqa: BLE001
+                                log.exception("on_window callback failed")
+                        if not m.config.realtime:
+                            self.playback.mark_all_played()
+                        last = w
+                        if req.cancel.is_set():
+                            raise SynthesisCancelled("cancelled")
+                    if last is None:
+                        continue
+                    frame0 = last.end_frame
+                    spans.append((gi, start, frame0, last.planned_path))
+                    self.state = end_state(last)
+                    notes[gi] = last.note
+                blocked = self._play_and_watch(req, frame0, spans, scene)
+                if blocked is None:
+                    break
+                first_goal, why = blocked
+                replans += 1
+                if replans > m.config.max_replans:
+                    raise SynthesisError(f"{why}; gave up after {m.config.max_replans} re-plans")
+                log.info("agent %s: %s: re-planning", self.agent_id, why)
+                m._emit(req, Status.EXECUTING, f"re-planning: {why}")
+                self.playback.drop(req.request_id)
+                self._state_from_playback()
+                frame0 = max(self.playback.played(req.request_id), spans[0][1] if spans else 0)
+                spans = [s for s in spans if s[0] < first_goal]
         except SynthesisCancelled:
             self._settle_after_cancel(req)
             m._emit(req, Status.CANCELLED, req.cancel_reason or "cancelled")
@@ -434,9 +455,58 @@ class Agent:
                 self._settle_after_cancel(req)
                 m._emit(req, Status.CANCELLED, req.cancel_reason or "cancelled")
             else:
+                self._settle_after_cancel(req)
                 m._emit(req, Status.FAILED, str(exc))
             return
-        m._emit(req, Status.SUCCEEDED, "; ".join(notes))
+        done = [notes[k] for k in sorted(notes) if notes[k]]
+        if replans:
+            done.append(f"re-planned {replans} time(s) as the map changed")
+        m._emit(req, Status.SUCCEEDED, "; ".join(done))
+
+    def _play_and_watch(self, req: _Request, total: int, spans, scene):
+        """Wait until ``total`` frames of the request were played. Meanwhile, when the map
+        changes (``scene.version``) while the body walks, check the rest of its planned
+        path on the new map; return (goal index, why) when it is blocked, else None."""
+        m = self.manager
+        if not m.config.realtime:
+            return None
+        version = getattr(scene, "version", None)
+        grid_fn = getattr(m.synthesizer, "grid", None)
+        while True:
+            if self.playback.wait_played(req.request_id, total, req.cancel, timeout=0.2):
+                return None
+            if req.cancel.is_set():
+                raise SynthesisCancelled("cancelled")
+            v = getattr(scene, "version", None)
+            if v == version or grid_fn is None:
+                continue
+            version = v
+            cur = self.playback.current
+            if cur.request_id != req.request_id or cur.action != "walk":
+                continue
+            span = next((s for s in spans if s[1] <= cur.frame < s[2]), None)
+            if span is None or len(span[3]) < 2:
+                continue
+            gi, _, _, path = span
+            grid = grid_fn(scene)
+            k = int(np.argmin(np.linalg.norm(path - cur.joints[0, :2], axis=1)))
+            rest = path[k:]
+            free = grid.is_free(rest)
+            seg_free = grid.polyline_free(rest) if len(rest) > 1 else np.ones(0, bool)
+            if free.all() and seg_free.all():
+                continue
+            bad = int(np.argmin(free)) if not free.all() else int(np.argmin(seg_free))
+            x, y = rest[bad]
+            return gi, f"the map changed: the path is blocked near ({x:.2f}, {y:.2f})"
+
+    def _state_from_playback(self) -> None:
+        """The agent's state becomes the frame playback shows now."""
+        from ssomotion_ros.synthesis.types import heading_of
+
+        cur = self.playback.current
+        p = np.asarray(cur.params, np.float32)
+        pel = cur.joints[0]
+        self.state = BodyState(float(pel[0]), float(pel[1]), heading_of(p), "standing", p)
 
     def _settle_after_cancel(self, req: _Request) -> None:
         """After a stop the body stays where playback left it."""

@@ -234,3 +234,50 @@ def test_config_errors():
         AgentConfig(max_agents=0)
     with pytest.raises(ValueError, match="max_queue"):
         AgentConfig(max_queue=0)
+
+
+def test_replans_when_the_map_blocks_the_path(synth):
+    """An obstacle fused onto the path ahead of a walking agent: it re-plans around it."""
+    from ssomotion_ros.sso.scene import SceneModel
+    from ssomotion_ros.sso.synthetic import Box, SyntheticRoom, room_cloud
+
+    scene = SceneModel()
+    scene.fuse(room_cloud(SyntheticRoom(size=(6.0, 5.0, 2.8)), num_points=60_000))
+    rec = Recorder()
+    mgr = AgentManager(
+        lambda: scene,
+        synth,
+        rec,
+        config=AgentConfig(realtime=True),
+        spawn_poses={"alice": (1.0, 2.5, 0.0)},
+    )
+    clock = Clock(mgr, speed=2.0)
+    try:
+        mgr.submit("r1", "alice", "walk 4 metres forward")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            f = mgr.tick(clock.t).get("alice")
+            if f is not None and f.request_id == "r1" and f.joints[0, 0] > 1.5:
+                break
+            time.sleep(0.02)
+        box = Box((2.9, 1.9, 0.0), (3.3, 3.1, 1.0), 3, 20)  # a cabinet across the path
+        scene.fuse(room_cloud(SyntheticRoom(size=(6.0, 5.0, 2.8), boxes=[box]), 60_000,
+                              walls=False))  # fmt: skip
+        assert mgr.wait_idle(60)
+        states = rec.states("r1")
+        assert states[:3] == [S.ACCEPTED, S.PLANNING, S.EXECUTING] and states[-1] == S.SUCCEEDED
+        replan = [e for _, e in rec.events if "re-planning" in e.reason]
+        assert replan and "blocked near" in replan[0].reason
+        assert "re-planned 1 time" in rec.last("r1").reason
+        a = mgr.agent("alice")
+        assert np.hypot(a.state.x - 5.0, a.state.y - 2.5) < 0.2
+        # the executed path goes around the cabinet (0.25 m clearance, minus sway)
+        path = mgr.tick(clock.t)["alice"].executed_path
+        inside = (
+            (path[:, 0] > 2.9 - 0.15) & (path[:, 0] < 3.3 + 0.15)
+            & (path[:, 1] > 1.9 - 0.15) & (path[:, 1] < 3.1 + 0.15)
+        )  # fmt: skip
+        assert not inside.any()
+    finally:
+        clock.close()
+        mgr.shutdown()
