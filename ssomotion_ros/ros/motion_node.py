@@ -67,7 +67,10 @@ class MotionNodeConfig:
     scene_file: str = doc_field("", "A map saved by SceneModel.save, used when running alone.")
     playback_rate: float = doc_field(30.0, "Playback and people/joint-state rate, Hz.")
     body_style: str = doc_field("mesh", "Body markers: 'mesh', 'skeleton' or 'both'.")
-    mesh_faces: int = doc_field(400, "Triangles of the decimated mannequin mesh marker.")
+    mesh_faces: int = doc_field(400, "Triangles of the decimated body mesh marker.")
+    smplx_model_dir: str = doc_field(
+        "", "Folder with smplx/SMPLX_NEUTRAL.npz: show the SMPL-X body ('' = the mannequin)."
+    )
     mesh_rate: float = doc_field(
         10.0, "Rate of the body markers, Hz (skeleton/people/joints run at playback_rate)."
     )
@@ -211,9 +214,16 @@ class MotionNode(Node):
                 self.get_logger().info(f"scene ready from {what}")
             _ = getattr(self.synthesizer, "library", None)
             if self.cfg.body_style in ("mesh", "both"):
-                from ssomotion_ros.viz.body_mesh import shared_body_mesh
+                from ssomotion_ros.viz.body_mesh import SmplxDisplayMesh, shared_body_mesh
 
-                self._mesh = shared_body_mesh(self.cfg.mesh_faces)
+                if self.cfg.smplx_model_dir:
+                    try:
+                        self._mesh = SmplxDisplayMesh(self.cfg.smplx_model_dir, self.cfg.mesh_faces)
+                        self.get_logger().info(f"bodies: SMPL-X from {self.cfg.smplx_model_dir}")
+                    except (OSError, ValueError) as exc:
+                        self.get_logger().error(f"cannot use SMPL-X ({exc}); showing the mannequin")
+                if self._mesh is None:
+                    self._mesh = shared_body_mesh(self.cfg.mesh_faces)
             encoder.join()
             self.get_logger().info("motion node ready")
         except Exception as exc:  # noqa: BLE001 - keep serving; requests report the problem

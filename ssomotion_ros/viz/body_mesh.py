@@ -151,3 +151,58 @@ def shared_body_mesh(target_faces: int = 400, cache_dir: str = "") -> RigidBodyM
         if key not in _SHARED:
             _SHARED[key] = RigidBodyMesh(target_faces, cache_dir)
         return _SHARED[key]
+
+
+class SmplxDisplayMesh:
+    """The user's SMPL-X body (model files needed) decimated for display.
+
+    model_dir: folder with ``smplx/SMPLX_<GENDER>.npz`` (see
+    :mod:`ssomotion_ros.body.smplx_adapter`). The SMPL-X mesh is posed with linear blend
+    skinning every frame (``smplx``), and the vertices of a decimated rest mesh are
+    picked from it (nearest rest vertex), so it shows the user's body with
+    ``target_faces`` triangles. Same interface as :class:`RigidBodyMesh`.
+    Raises the adapter's FileNotFoundError / ValueError when the files are missing or bad.
+    """
+
+    def __init__(self, model_dir, target_faces: int = 400, gender: str = "neutral", device="cpu"):
+        from scipy.spatial import cKDTree
+
+        from ssomotion_ros.body.mannequin import decimate_mesh
+        from ssomotion_ros.body.smplx_adapter import SmplxBody
+
+        if target_faces < 50:
+            raise ValueError(f"target_faces must be >= 50, got {target_faces}")
+        self.body = SmplxBody(model_dir, gender=gender, device=device)
+        with torch.no_grad():
+            rest = self.body(np.zeros(69, np.float32))["vertices"].cpu().numpy()
+        dv, df = decimate_mesh(rest, self.body.faces, target_faces)
+        if len(df) > 1.5 * target_faces:  # a mesh quadric decimation cannot simplify
+            log.warning(
+                "decimation left %d of %d faces; showing an even subset of %d faces",
+                len(df),
+                len(self.body.faces),
+                target_faces,
+            )
+            keep = df[np.linspace(0, len(df) - 1, target_faces).astype(np.int64)]
+            used, inverse = np.unique(keep, return_inverse=True)
+            dv, df = dv[used], inverse.reshape(-1, 3)
+        _, idx = cKDTree(rest).query(dv)
+        self._index = np.asarray(idx, np.int64)
+        self.faces = np.asarray(df, np.int64)
+
+    @property
+    def num_vertices(self) -> int:
+        return int(len(self._index))
+
+    def pose(self, params: np.ndarray) -> np.ndarray:
+        """params: (69,) or (T, 69) -> (V, 3) or (T, V, 3) float32 metres, map frame."""
+        p = np.asarray(params, np.float32)
+        if p.shape[-1] != 69 or p.ndim not in (1, 2):
+            raise ValueError(f"params must be (69,) or (T, 69), got {p.shape}")
+        with torch.no_grad():
+            v = self.body(p)["vertices"].cpu().numpy()
+        return v[..., self._index, :].astype(np.float32)
+
+    def triangles(self, params: np.ndarray) -> np.ndarray:
+        """(F * 3, 3) float32 triangle corners (a TRIANGLE_LIST)."""
+        return self.pose(params)[self.faces].reshape(-1, 3)

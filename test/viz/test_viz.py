@@ -159,3 +159,23 @@ def test_tracks_from_windows():
     tr = tracks_from_windows([w("a", 0, 30), w("b", 0, 5), w("a", 30, 10)])
     assert tr["a"].shape == (40, 69) and tr["b"].shape == (5, 69)
     np.testing.assert_array_equal(tr["a"][:, 66], np.arange(40))
+
+
+def test_smplx_display_mesh(tmp_path):
+    """With (synthetic) SMPL-X model files the display mesh is the user's body, decimated."""
+    pytest.importorskip("smplx")
+    from body_helpers import write_synthetic_smplx
+
+    from ssomotion_ros.viz.body_mesh import SmplxDisplayMesh
+
+    write_synthetic_smplx(tmp_path)
+    m = SmplxDisplayMesh(tmp_path, target_faces=200)
+    assert len(m.faces) <= 200 and m.faces.max() < m.num_vertices
+    rest = m.pose(np.zeros(69))
+    p = np.zeros(69)
+    p[66:69] = [1.0, -2.0, 0.0]
+    np.testing.assert_allclose(m.pose(p), rest + [1.0, -2.0, 0.0], atol=1e-4)
+    assert m.triangles(p).shape == (3 * len(m.faces), 3)
+    assert m.pose(np.zeros((2, 69))).shape == (2, m.num_vertices, 3)
+    with pytest.raises((FileNotFoundError, ValueError)):
+        SmplxDisplayMesh(tmp_path / "nowhere")
