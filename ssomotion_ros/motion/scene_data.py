@@ -12,8 +12,9 @@ Placement of one window (joints in its window frame):
   affordances: the pelvis at its lowest frame goes over the seat point and the body's
   heading at that frame turns to the affordance's facing;
 * otherwise (and when that fails) a random walkable cell and a random yaw;
-* a placement is kept when every joint but the feet (and, when seated, the pelvis and
-  hips) is at least ``margin`` from occupied space (SSO signed distance) in every frame.
+* a placement is kept when every joint but the feet is at least ``margin`` from
+  occupied space (SSO signed distance) in every frame; on a seat, the pelvis, hips and
+  knees may touch it and the other joints must be outside occupied space.
 
 The result, a :class:`Stage2Pool`, stores labels, depth and colour compactly and turns rows
 into :class:`~ssomotion_ros.motion.model.SceneInput` batches with the features of one
@@ -43,7 +44,7 @@ DEFAULT_PROMPTS = (
 )
 
 _FEET = (7, 8, 10, 11)
-_SEATED_FREE = (0, 1, 2)
+_SEATED_FREE = (0, 1, 2, 4, 5)  # pelvis, hips, knees rest on / at the edge of the seat
 
 
 @dataclass
@@ -160,7 +161,8 @@ def build_stage2_pool(
         ri = int(rng.integers(0, len(rooms)))
         model, cells, origin, res, seats = rooms[ri]
         seated = int(actions[w]) in sit_like and j[:, 0, 2].min() < 0.75
-        check = [i for i in range(22) if i not in _FEET and not (seated and i in _SEATED_FREE)]
+        check = [i for i in range(22) if i not in _FEET]
+        on_seat_check = [i for i in check if i not in _SEATED_FREE]
         for t in range(tries):
             on_seat = bool(seated and seats and t < tries // 2)
             if on_seat:
@@ -169,9 +171,9 @@ def build_stage2_pool(
                 i, jj = cells[int(rng.integers(0, len(cells)))]
                 x, y = origin + (np.array([jj, i]) + 0.5) * res
                 pose = (float(x), float(y), float(rng.uniform(-np.pi, np.pi)))
-            pts = _world(j[:, check].reshape(-1, 3), pose)
+            pts = _world(j[:, on_seat_check if on_seat else check].reshape(-1, 3), pose)
             d = model.signed_distance(torch.as_tensor(pts, dtype=torch.float32))
-            if float(d.min()) > margin:
+            if float(d.min()) > (0.0 if on_seat else margin):
                 placed.append((w, ri, pose, on_seat))
                 bar.update(1)
                 break
