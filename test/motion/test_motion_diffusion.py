@@ -181,3 +181,27 @@ def test_guidance_hook_lowers_the_cost():
     c1 = float(cost(view(guided)))
     assert c1 < 0.5 * c0
     assert len(gd.history) == 3 * 3 + 6
+
+
+@pytest.fixture(params=["cpu", "cuda"])
+def device(request):
+    if request.param == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    return torch.device(request.param)
+
+
+def test_sampling_with_hints_on_device(device):
+    from motion_helpers import random_scene
+
+    m = _model().to(device)
+    d = GaussianDiffusion(tiny_config().diffusion)
+    known = torch.randn(2, 30, 135, device=device)
+    km = torch.zeros(2, 30, dtype=torch.bool, device=device)
+    km[:, :5] = True
+    tokens = m.encode_scene(random_scene(2).to(device))
+    out = d.sample(
+        m, torch.tensor([0, 1], device=device), known, km,
+        direction=torch.rand(2, 22, 3, device=device), scene_tokens=tokens, steps=3,
+        guidance_scale=1.5,
+    )  # fmt: skip
+    assert out.device.type == device.type and torch.equal(out[:, :5], known[:, :5])
