@@ -179,3 +179,35 @@ def test_smplx_display_mesh(tmp_path):
     assert m.pose(np.zeros((2, 69))).shape == (2, m.num_vertices, 3)
     with pytest.raises((FileNotFoundError, ValueError)):
         SmplxDisplayMesh(tmp_path / "nowhere")
+
+
+def test_render_scene_and_motion_from_a_scene_model(tmp_path):
+    """End to end: a generated room fused into a SceneModel, a baseline walk, PNG + GIF."""
+    from pathlib import Path
+
+    cmu = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mocap" / "cmu"
+    if not (cmu / "INDEX.tsv").is_file():
+        pytest.skip(f"CMU mocap data not found at {cmu}")
+    import torch
+
+    from ssomotion_ros.language import Goal
+    from ssomotion_ros.synthesis.baseline import BaselineSynthesizer
+    from ssomotion_ros.synthesis.scene_source import scene_model_from_prompt
+    from ssomotion_ros.synthesis.types import BodyState
+    from ssomotion_ros.viz.render import render_scene_and_motion
+
+    torch.set_num_threads(1)
+    model, scene = scene_model_from_prompt("a bedroom with a bed, a desk and a chair")
+    bed = next(i for i in model.instances() if i.name == "bed")
+    target = next(a for a in bed.affordances if a.kind == "approach").position
+    goal = Goal("walk", None, None, target, 0.2, None, np.zeros(3), 1.0, "")
+    wins = list(
+        BaselineSynthesizer().stream(goal, model, BodyState(*scene.start_pose()), None, "alice")
+    )
+    cfg = RenderConfig(width_px=240, height_px=180, max_points=1500, gif_fps=5)
+    png, gif = render_scene_and_motion(
+        model, wins, tmp_path / "s.png", tmp_path / "m.gif", cfg, {"alice": "walk to the bed"}
+    )
+    assert Image.open(png).size == (240, 180)
+    frames = sum(w.num_frames for w in wins)
+    assert Image.open(gif).n_frames == len(range(0, frames, 6))
