@@ -464,13 +464,27 @@ class LearnedSynthesizer:
             self._scene_cache[key] = hit
         return hit
 
+    def _use_reduction(self, scene) -> None:
+        """Give the scene the semantic reduction the checkpoint's scene branch was trained
+        with (when it stores one), so tri-plane semantics match training."""
+        get = getattr(self.sampler, "semantic_reduction", None)
+        if get is None or not hasattr(scene, "set_reduction"):
+            return
+        if not hasattr(self, "_reduction"):
+            self._reduction = get()
+        if self._reduction is not None and getattr(scene, "reduction", None) is not self._reduction:
+            scene.set_reduction(self._reduction)
+
     def prepare(self, scene) -> None:
         """Warm everything a first window needs (network, clips, scene grid/SDF, semantic
         features) so that instruction -> first window latency excludes one-off loading."""
         _ = self.sampler, self.library
-        self._scene_products(scene)
-        if hasattr(scene, "features"):
-            scene.features()
+        grid, _ = self._scene_products(scene)
+        self._use_reduction(scene)
+        if hasattr(scene, "local_triplanes"):
+            # builds the semantic features and the dense occupancy the crops are cut from
+            xy = grid.cell_center(tuple(np.argwhere(grid.free)[0])) if grid.free.any() else (0, 0)
+            scene.local_triplanes(np.array([[xy[0], xy[1], 0.0]]))
 
     # -------------------------------------------------------------- protocol
     def stream(
@@ -765,6 +779,7 @@ class LearnedSynthesizer:
             refs.append(ref)
             directions.append(d)
             actions.append(ph.kind)
+        self._use_reduction(scene)
         tp = scene.local_triplanes(np.asarray(poses, np.float64))
         scene_in = SceneInput.from_triplanes(tp)
         floor = np.nan_to_num(scene.floor_height(np.asarray(poses)[:, :2]))
@@ -1064,7 +1079,7 @@ class LearnedSynthesizer:
         return {
             "synthesizer": self.name,
             "config": asdict(self.config),
-            "checkpoint": str(getattr(s, "extras", {}) and self.config.checkpoint or "default"),
+            "checkpoint": self.config.checkpoint or "default",
             "window": s.window,
             "history": s.history,
         }
