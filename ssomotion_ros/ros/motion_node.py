@@ -308,9 +308,10 @@ class MotionNode(Node):
             if f.request_id and out.last_planned != f.request_id:
                 out.planned.publish(conv.path_msg(f.planned_path, stamp, fid))
                 out.last_planned = f.request_id
-            if f.playing and len(f.executed_path):
-                out.executed.publish(conv.path_msg(f.executed_path, stamp, fid))
             if out.last_mesh_frame != self_key and t >= out.mesh_due:
+                # body markers and the executed path at mesh_rate (both cost per point)
+                if len(f.executed_path):
+                    out.executed.publish(conv.path_msg(f.executed_path, stamp, fid))
                 style = self.cfg.body_style
                 markers.markers.extend(
                     conv.body_marker_array(f, out.index, stamp, fid, self._mesh, style).markers
