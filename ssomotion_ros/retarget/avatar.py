@@ -186,3 +186,20 @@ def write_avatar_urdf(path: str | Path, skeleton: Skeleton | None = None, **kwar
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(avatar_urdf(skeleton, **kwargs))
     return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ssomotion_ros.retarget.avatar OUT.urdf``: write the neutral avatar (for
+    ``robot_state_publisher``'s ``robot_description`` next to the retarget node)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("out", type=Path, help="URDF file to write")
+    ap.add_argument("--name", default="ssomotion_avatar", help="robot name")
+    args = ap.parse_args(argv)
+    print(write_avatar_urdf(args.out, name=args.name))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -11,6 +11,8 @@ Targets (each skipped with a reason in the JSON when its package is absent):
   PyPI ``pybullet``; capsule geometry, spherical joints, y up) with
   ``config/retarget/deepmimic_humanoid.yaml``;
 - ``g1``: Unitree G1 29-DoF (``example-robot-data``, PyPI; mesh collision geometry);
+- ``talos``: PAL TALOS (``talos_reduced.urdf`` from ``example-robot-data``; limbs named
+  ``leg_left_<n>_link`` / ``arm_left_<n>_link``, mapped by the geometric fallback);
 - ``avatar``: the avatar URDF we generate from ``default_skeleton()``, with cartoon
   proportions (arms x1.25, shins x0.8) so that copying rotations is not trivially exact.
 
@@ -64,12 +66,17 @@ def robot_sources() -> dict[str, dict]:
         import cmeel  # noqa: F401  (example-robot-data installs under cmeel.prefix)
 
         base = Path(sysconfig.get_paths()["purelib"]) / "cmeel.prefix" / "share"
-        p = base / "example-robot-data" / "robots" / "g1_description" / "urdf"
-        p = p / "g1_29dof_rev_1_0.urdf"
-        out["g1"] = {"urdf": p, "override": None} if p.is_file() else {
-            "skip": f"example-robot-data G1 URDF not found at {p}"}  # fmt: skip
+        robots = base / "example-robot-data" / "robots"
+        for name, rel in (
+            ("g1", "g1_description/urdf/g1_29dof_rev_1_0.urdf"),
+            ("talos", "talos_data/robots/talos_reduced.urdf"),
+        ):
+            p = robots / rel
+            out[name] = {"urdf": p, "override": None} if p.is_file() else {
+                "skip": f"example-robot-data URDF not found at {p}"}  # fmt: skip
     except ImportError:
-        out["g1"] = {"skip": "PyPI package 'example-robot-data' not installed"}
+        for name in ("g1", "talos"):
+            out[name] = {"skip": "PyPI package 'example-robot-data' not installed"}
     out["avatar"] = {"urdf": None, "override": None}
     return out
 

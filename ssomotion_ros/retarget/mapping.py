@@ -13,6 +13,11 @@ neck or waist). Rules (:func:`auto_map`):
    lower_leg|lowerleg``). The first pattern with any match wins; among its matches the link
    closest to the root (fewest moving joints) wins (hip pitch before hip roll before hip
    yaw, all at the hip).
+   Limbs named only ``leg``/``arm`` plus a number (TALOS ``leg_left_4_link``, HRP-style
+   ``LLEG_LINK3``) are split by geometry: along the side's chain of moving links, the
+   first joint origin is the hip/shoulder, the farthest the ankle/wrist, the one nearest
+   their middle the knee/elbow. The chest (``spine3``) must carry both shoulders (a
+   ``torso`` IMU frame does not count).
 2. **Geometry.** The rest-pose up axis comes from the mapped legs and upper body, the
    lateral axis from left minus right; together they give the rotation ``align`` from the
    robot's root frame to the map frame (REP-103: x forward, y left, z up). Links without
@@ -73,7 +78,7 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     "neck": (r"(^|_)neck(_|$)",),
     "head": (r"(^|_)(head|skull)(_|$)",),
     "hip": (r"(^|_)hip(_|$)", r"(^|_)(thigh|femur|up_?leg|upper_?leg)(_|$)"),
-    "knee": (r"(^|_)knee(_|$)", r"(^|_)(shin|calf|tibia|shank|lower_?leg|leg)(_|$)"),
+    "knee": (r"(^|_)knee(_|$)", r"(^|_)(shin|calf|tibia|shank|lower_?leg)(_|$)"),
     "ankle": (r"(^|_)ankle(_|$)", r"(^|_)foot(_|$)"),
     "foot": (r"(^|_)(toe|toes|ball)(_|$)", r"(^|_)foot(_|$)"),
     "collar": (r"(^|_)(collar|clavicle|scapula)(_|$)",),
@@ -253,6 +258,75 @@ def _estimate_align(robot: RobotModel, pts: dict[str, np.ndarray]) -> np.ndarray
     return align
 
 
+def _moving_parent(robot: RobotModel, link: int) -> bool:
+    return any(j.child == link and j.ndof for j in robot.joints)
+
+
+def _limb_fallback(robot, chosen, stripped, sides, rest_pos, depth) -> None:
+    """Limbs named only by ``leg``/``arm`` and a number (TALOS ``leg_left_4_link``, HRP
+    ``LLEG_LINK3``): walk the side's chain of links moved by joints, cluster coincident
+    joint origins, and take first = hip/shoulder, farthest = ankle/wrist, the one nearest
+    the middle = knee/elbow."""
+    for side in ("left", "right"):
+        for limb, parts in (
+            ("leg", ("hip", "knee", "ankle")),
+            ("arm", ("shoulder", "elbow", "wrist")),
+        ):
+            names = [f"{side}_{p}" for p in parts]
+            if all(n in chosen for n in names):
+                continue
+            chain = [i for i, st in enumerate(stripped)
+                     if re.search(rf"(^|_){limb}(_|\d|$)", st) and sides[i] == side
+                     and _moving_parent(robot, i)]  # fmt: skip
+            chain.sort(key=lambda i: depth[i])
+            if len(chain) < 3 or not all(
+                robot.is_ancestor(a, b) for a, b in zip(chain[:-1], chain[1:])
+            ):
+                continue
+            pts = rest_pos[chain]
+            extent = np.linalg.norm(pts - pts[0], axis=1).max()
+            if extent <= 0:
+                continue
+            clusters: list[int] = [0]
+            for k in range(1, len(chain)):
+                if np.linalg.norm(pts[k] - pts[clusters[-1]]) > 0.05 * extent:
+                    clusters.append(k)
+            if len(clusters) < 3:
+                continue
+            first = clusters[0]
+            far = max(clusters, key=lambda k: np.linalg.norm(pts[k] - pts[first]))
+            mids = [k for k in clusters if first < k < far]
+            if not mids:
+                continue
+            centre = 0.5 * (pts[first] + pts[far])
+            mid = min(mids, key=lambda k: np.linalg.norm(pts[k] - centre))
+            for n, k in zip(names, (first, mid, far)):
+                chosen.setdefault(n, chain[k])
+
+
+def _pick_chest(robot, chosen, stripped, sides, depth) -> None:
+    """The chest must carry the arms: among the spine3 name matches that are ancestors of
+    both mapped shoulders take the deepest; none -> the deepest common ancestor of the
+    shoulders below the pelvis, if any."""
+    sh = [chosen[n] for n in ("left_shoulder", "right_shoulder") if n in chosen]
+    if len(sh) < 2:
+        return
+    ok = lambda i: all(robot.is_ancestor(i, s) for s in sh)  # noqa: E731
+    cur = chosen.get("spine3")
+    if cur is not None and ok(cur):
+        cands = [i for i, st in enumerate(stripped) if sides[i] is None and ok(i)
+                 and any(re.search(p, st) for p in PATTERNS["spine3"])]  # fmt: skip
+        chosen["spine3"] = max(cands, key=lambda i: (depth[i], -i)) if cands else cur
+        return
+    chosen.pop("spine3", None)
+    pelvis = chosen.get("pelvis", 0)
+    anc = [
+        i for i in range(robot.num_links) if ok(i) and robot.is_ancestor(pelvis, i) and i != pelvis
+    ]
+    if anc:
+        chosen["spine3"] = max(anc, key=lambda i: (depth[i], -i))
+
+
 def auto_map(robot: RobotModel, override: dict | str | Path | None = None) -> Mapping:
     """Map the human joints to ``robot``'s links (module doc); ``override``: dict or YAML path.
 
@@ -286,6 +360,8 @@ def auto_map(robot: RobotModel, override: dict | str | Path | None = None) -> Ma
                 break
     if "pelvis" not in chosen:
         chosen["pelvis"] = 0
+    _limb_fallback(robot, chosen, stripped, sides, rest_pos, depth)
+    _pick_chest(robot, chosen, stripped, sides, depth)
     # links matched without a side name: resolve by geometry (rest y sign after alignment)
     pts0 = {j: rest_pos[i] for j, i in chosen.items()}
     align = (

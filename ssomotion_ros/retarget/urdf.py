@@ -16,9 +16,11 @@ tree root is the link without a parent joint. A ``floating`` joint from a geomet
 root (``world``) is absorbed into the free root pose; a floating or planar joint anywhere
 else is rejected. Every collision primitive becomes one capsule (a segment and a radius
 in its link frame): spheres exactly, pybullet capsules exactly, cylinders as the capsule
-over their axis (caps add the radius at both ends), boxes as a capsule along their longest
-axis (radius = mean of the two smaller half extents), meshes as a PCA-fitted capsule of
-their vertices (``trimesh``; a missing mesh file leaves that primitive out with a warning).
+over their axis (caps add the radius at both ends), boxes as a set of parallel capsules
+filling the box (radius = the smallest half extent, along the longest axis, side by side
+along the middle axis; one capsule for rod-like boxes), meshes like the box of their
+vertices along their principal axes (PCA, ``trimesh``; a missing mesh file leaves that
+primitive out with a warning).
 """
 
 from __future__ import annotations
@@ -236,8 +238,26 @@ def _segment_capsule(origin: np.ndarray, half: float, radius: float, axis: int =
     return c - d, c + d, float(radius)
 
 
-def _mesh_capsule(path: str, scale, origin: np.ndarray):
-    """PCA capsule of a mesh's vertices in the link frame, or None if unreadable."""
+def _box_capsules(center: np.ndarray, axes: np.ndarray, half: np.ndarray, max_count: int = 6):
+    """Capsules filling an oriented box: radius = smallest half extent, segments along the
+    longest axis, side by side along the middle axis (one capsule for a rod-like box).
+
+    center (3,), axes (3, 3) columns = box axes, half (3,) half extents (same frame).
+    Returns a list of (a (3,), b (3,), radius)."""
+    order = np.argsort(-half)
+    h1, h2, h3 = half[order]
+    u1, u2 = axes[:, order[0]], axes[:, order[1]]
+    r = float(max(h3, 1e-6))
+    seg = max(h1 - r, 0.0)
+    spread = max(h2 - r, 0.0)
+    n = int(min(max_count, max(1, np.ceil(spread / r) + 1))) if spread > 0.25 * r else 1
+    offsets = np.linspace(-spread, spread, n) if n > 1 else np.zeros(1)
+    return [(center + o * u2 - seg * u1, center + o * u2 + seg * u1, r) for o in offsets]
+
+
+def _mesh_capsules(path: str, scale, origin: np.ndarray):
+    """Capsules of a mesh's oriented bounding box (PCA axes) in the link frame, or None if
+    the mesh is unreadable (see :func:`_box_capsules`)."""
     try:
         import trimesh
 
@@ -253,14 +273,11 @@ def _mesh_capsule(path: str, scale, origin: np.ndarray):
     v = v @ origin[:3, :3].T + origin[:3, 3]
     c = v.mean(0)
     _, _, vt = np.linalg.svd(v - c, full_matrices=False)
-    u = vt[0]
-    t = (v - c) @ u
-    perp = np.linalg.norm((v - c) - t[:, None] * u, axis=1)
-    radius = float(np.percentile(perp, 75))
-    lo, hi = float(t.min()) + radius, float(t.max()) - radius
-    if hi < lo:
-        lo = hi = 0.5 * (lo + hi)
-    return c + lo * u, c + hi * u, radius
+    axes = vt.T  # columns
+    proj = (v - c) @ axes
+    lo, hi = proj.min(0), proj.max(0)
+    center = c + axes @ (0.5 * (lo + hi))
+    return _box_capsules(center, axes, 0.5 * (hi - lo))
 
 
 def _collision_capsules(urdf, link_index, capsule_set, resolve) -> list[Capsule]:
@@ -279,15 +296,12 @@ def _collision_capsules(urdf, link_index, capsule_set, resolve) -> list[Capsule]
                 caps.append(Capsule(li, a, b, r, kind))
             elif g.box is not None:
                 half = 0.5 * np.asarray(g.box.size, np.float64)
-                ax = int(np.argmax(half))
-                others = [half[i] for i in range(3) if i != ax]
-                r = float(np.mean(others))
-                a, b, r = _segment_capsule(origin, max(half[ax] - r, 0.0), r, ax)
-                caps.append(Capsule(li, a, b, r, "box"))
+                for a, b, r in _box_capsules(origin[:3, 3], origin[:3, :3], half):
+                    caps.append(Capsule(li, a, b, r, "box"))
             elif g.mesh is not None:
-                fit = _mesh_capsule(resolve(g.mesh.filename), g.mesh.scale, origin)
-                if fit is not None:
-                    caps.append(Capsule(li, fit[0], fit[1], fit[2], "mesh"))
+                fit = _mesh_capsules(resolve(g.mesh.filename), g.mesh.scale, origin)
+                for a, b, r in fit or []:
+                    caps.append(Capsule(li, a, b, r, "mesh"))
     return caps
 
 

@@ -79,14 +79,17 @@ def test_tiny_urdf_parse_capsules_and_fk_reference():
     m = load_urdf_string(TINY)
     assert m.dof_names == ["j1", "j2", "j3/x", "j3/y", "j3/z", "j4"]
     assert m.lower[0] == -1 and m.upper[1] == 0.3 and np.isinf(m.lower[5])
-    kinds = {m.link_names[c.link]: c.source for c in m.capsules}
-    assert kinds == {"base": "sphere", "a": "capsule", "b": "box"}
+    kinds = sorted((m.link_names[c.link], c.source) for c in m.capsules)
+    assert kinds == [("a", "capsule"), ("b", "box"), ("b", "box"), ("base", "sphere")]
     cap = next(c for c in m.capsules if c.source == "capsule")
     np.testing.assert_allclose(cap.a, [0, 0, 0.0])  # 0.2 -/+ 0.2 along z
     np.testing.assert_allclose(cap.b, [0, 0, 0.4])
-    box = next(c for c in m.capsules if c.source == "box")
-    assert box.radius == pytest.approx(0.075)  # mean of the smaller half extents
-    np.testing.assert_allclose(np.abs(box.a[0]), 0.2 - 0.075)
+    # box 0.4 x 0.1 x 0.2: two capsules of radius 0.05 along x, side by side along z
+    boxes = [c for c in m.capsules if c.source == "box"]
+    for c in boxes:
+        assert c.radius == pytest.approx(0.05)
+        np.testing.assert_allclose(sorted([c.a[0], c.b[0]]), [-0.15, 0.15])
+    np.testing.assert_allclose(sorted(c.a[2] for c in boxes), [-0.05, 0.05])
     kin = RobotKinematics(m, dtype=torch.float64)
     rng = np.random.default_rng(0)
     q = rng.normal(size=(4, m.num_dofs))
@@ -271,3 +274,16 @@ def test_automap_unitree_g1():
     assert pairs["head"] == "head_link"
     assert np.linalg.norm(mp.points["head"].offset) > 0.2  # geometry centre, not the waist
     np.testing.assert_allclose(mp.align, np.eye(3))
+
+
+@pytest.mark.skipif(not G1.is_file(), reason="PyPI package example-robot-data not installed")
+def test_automap_talos_by_limb_geometry():
+    m = load_urdf(G1.parents[2] / "talos_data" / "robots" / "talos_reduced.urdf")
+    pairs = auto_map(m).pairs()
+    for s in ("left", "right"):
+        assert pairs[f"{s}_hip"] == f"leg_{s}_1_link"
+        assert pairs[f"{s}_knee"] == f"leg_{s}_4_link"
+        assert pairs[f"{s}_ankle"] == f"leg_{s}_5_link"
+        assert pairs[f"{s}_shoulder"] == f"arm_{s}_1_link"
+        assert pairs[f"{s}_elbow"] == f"arm_{s}_4_link"
+    assert pairs["spine3"] == "torso_2_link"  # the link carrying the arms
