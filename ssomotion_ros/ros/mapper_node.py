@@ -38,6 +38,9 @@ from ssomotion_ros.ros.shared import SharedState
 from ssomotion_ros.sso.config import FusionConfig, MapperConfig, SceneModelConfig
 from ssomotion_ros.sso.vocabulary import Vocabulary
 
+#: Seconds between the worker's statistics log lines.
+STATS_PERIOD = 10.0
+
 #: An unchanged map is published again every this many publish periods.
 REPUBLISH_EVERY = 5
 
@@ -210,6 +213,9 @@ class MapperNode(Node):
         self.clouds_dropped = 0
         self.clouds_rejected = 0
         self._published_version = -1
+        self._stats_points = 0
+        self._stats_seconds = 0.0
+        self._stats_clouds = 0
         self._worker = threading.Thread(target=self._work, name="mapper-worker", daemon=True)
         self._worker.start()
         self.get_logger().info(
@@ -258,6 +264,7 @@ class MapperNode(Node):
     def _work(self) -> None:
         period = 1.0 / self.config.publish_rate if self.config.publish_rate > 0 else None
         next_pub = time.monotonic()
+        next_stats = time.monotonic() + STATS_PERIOD
         ticks = 0
         while not self._stop.is_set():
             with self._cv:
@@ -265,7 +272,12 @@ class MapperNode(Node):
                     self._cv.wait(timeout=0.05)
                 item = self._queue.popleft() if self._queue else None
             if item is not None:
-                self.fuse_array(*item)
+                t0 = time.perf_counter()
+                self._stats_points += self.fuse_array(*item)
+                self._stats_seconds += time.perf_counter() - t0
+            if time.monotonic() >= next_stats:
+                next_stats = time.monotonic() + STATS_PERIOD
+                self._log_stats()
             if period is not None and time.monotonic() >= next_pub:
                 next_pub = time.monotonic() + period
                 ticks += 1
@@ -274,6 +286,20 @@ class MapperNode(Node):
                     self.publish_map(force=ticks % REPUBLISH_EVERY == 0)
                 except Exception as exc:  # noqa: BLE001 - keep the worker alive
                     self.get_logger().error(f"publishing the map failed: {exc}")
+
+    def _log_stats(self) -> None:
+        n = self.clouds_fused - self._stats_clouds
+        if n == 0 and not self.clouds_dropped:
+            return
+        ms = 1000 * self._stats_seconds / max(n, 1)
+        self.get_logger().info(
+            f"fused {n} clouds ({self._stats_points} points, {ms:.1f} ms each) in the last "
+            f"{STATS_PERIOD:.0f} s; {self.clouds_dropped} dropped, {self.clouds_rejected} "
+            f"rejected so far; map: {len(self.model.map)} voxels"
+        )
+        self._stats_clouds = self.clouds_fused
+        self._stats_points = 0
+        self._stats_seconds = 0.0
 
     def fuse_array(self, arr: np.ndarray, stamp: float, frame_id: str) -> int:
         """Fuse one converted cloud (worker thread). Returns points fused (0 on error)."""

@@ -191,9 +191,18 @@ def _group_pairs(vox_of_point: torch.Tensor, values: torch.Tensor, weights: torc
     if not bool(ok.any()):
         e = torch.zeros(0, dtype=torch.int64, device=values.device)
         return e, e, torch.zeros(0, device=values.device)
-    v, vals, w = vox_of_point[ok], values[ok], weights[ok]
-    uniq, code = torch.unique(vals, return_inverse=True)
-    bits = max(1, int(len(uniq)).bit_length())
+    if bool(ok.all()):
+        v, vals, w = vox_of_point, values, weights
+    else:
+        v, vals, w = vox_of_point[ok], values[ok], weights[ok]
+    vmax = int(vals.max())
+    if vmax < (1 << 24):  # small values: use them directly in the key (no unique pass)
+        uniq = None
+        bits = max(1, vmax.bit_length())
+        code = vals
+    else:
+        uniq, code = torch.unique(vals, return_inverse=True)
+        bits = max(1, int(len(uniq)).bit_length())
     key = (v << bits) | code
     sk, perm = torch.sort(key)
     new = torch.ones_like(sk, dtype=torch.bool)
@@ -202,7 +211,26 @@ def _group_pairs(vox_of_point: torch.Tensor, values: torch.Tensor, weights: torc
     npairs = int(pid[-1]) + 1
     pw = torch.zeros(npairs, device=w.device).index_add_(0, pid, w[perm])
     pk = sk[new]
-    return pk >> bits, uniq[pk & ((1 << bits) - 1)], pw
+    pc = pk & ((1 << bits) - 1)
+    return pk >> bits, (pc if uniq is None else uniq[pc]), pw
+
+
+def _merge_consecutive(vox: torch.Tensor, vals: torch.Tensor, w: torch.Tensor):
+    """Sum the weights of consecutive equal (vox, value) pairs; drop values < 0.
+
+    Pairs must be sorted by voxel and, within a voxel, have equal values adjacent (true
+    for (label, instance) codes sorted by code: the label is the major part).
+    """
+    ok = vals >= 0
+    if not bool(ok.all()):
+        vox, vals, w = vox[ok], vals[ok], w[ok]
+    if vox.numel() == 0:
+        return vox, vals, w
+    new = torch.ones_like(vox, dtype=torch.bool)
+    new[1:] = (vox[1:] != vox[:-1]) | (vals[1:] != vals[:-1])
+    gid = torch.cumsum(new, 0) - 1
+    sw = torch.zeros(int(gid[-1]) + 1, device=w.device).index_add_(0, gid, w)
+    return vox[new], vals[new], sw
 
 
 def _vote_pairs(vid: torch.Tensor, nu: int, values: torch.Tensor):
@@ -486,7 +514,7 @@ class VoxelMap:
             code = (lab.clamp(min=-1) + 1) * base + (inst + 1)
             pv, pc, pw = _vote_pairs(vid, nu, code)
             plab, pins = pc // base - 1, pc % base - 1
-            lpairs = _group_pairs(pv, plab, pw)
+            lpairs = _merge_consecutive(pv, plab, pw)
             ipairs = _group_pairs(pv, pins, pw)
         else:
             lpairs = _vote_pairs(vid, nu, lab)

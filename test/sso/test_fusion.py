@@ -189,3 +189,15 @@ def test_sparse_and_huge_extents_use_sort_and_split_paths():
     s = m.snapshot()
     assert len(s) == 4 and sorted(s.labels.tolist()) == [1, 2, 3, 4]
     assert (np.diff(m.keys.numpy()) > 0).all()
+
+
+def test_labels_and_instances_voted_together():
+    # one voxel: (label 5, inst 1) x3, (5, 2) x2, (6, 1) x4 -> label 5 (5/9), instance 1 (7)
+    labs = [5, 5, 5, 5, 5, 6, 6, 6, 6]
+    inst = [1, 1, 1, 2, 2, 1, 1, 1, 1]
+    pts = np.full((9, 3), 0.5)
+    m = VoxelMap(FusionConfig(voxel_size=1.0))
+    m.fuse(make_cloud(np.r_[pts, [[3.5, 0.5, 0.5]]], labs + [-1], instance=inst + [-1]))
+    s = m.snapshot()
+    assert s.labels.tolist() == [5, -1] and s.instance.tolist() == [1, -1]
+    assert float(s.share[0]) == pytest.approx(5 / 9)
