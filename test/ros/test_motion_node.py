@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from nav_msgs.msg import Path as PathMsg
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
 from ssomotion_ros.msg import HumanMotion, Instruction, MotionStatus, People
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
@@ -101,6 +103,16 @@ def test_say_walk_streams_motion_and_people(motion_node, ros_node, ssomotion):
     n.node.create_subscription(HumanMotion, "/ssomotion/motion", windows.append, RELIABLE)
     n.node.create_subscription(People, "/ssomotion/people", people.append, 10)
     n.node.create_subscription(MarkerArray, "/ssomotion/humans/markers", markers.append, 10)
+    planned: list[PathMsg] = []
+    executed: list[PathMsg] = []
+    joints: list[JointState] = []
+    latched = QoSProfile(
+        depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+    )
+    pre = "/ssomotion/humans/alice"
+    n.node.create_subscription(PathMsg, f"{pre}/planned_path", planned.append, latched)
+    n.node.create_subscription(PathMsg, f"{pre}/executed_path", executed.append, 10)
+    n.node.create_subscription(JointState, f"{pre}/joint_states", joints.append, 10)
     n.wait_for(lambda: n.node.count_publishers("/ssomotion/motion") > 0, what="motion publisher")
     t0 = time.monotonic()
     proc = ssomotion("say", "walk to the desk", "--agent", "alice", "--wait", "--timeout", "60")
@@ -124,6 +136,11 @@ def test_say_walk_streams_motion_and_people(motion_node, ros_node, ssomotion):
     last = mine[-1]
     end = last.root_poses[-1].position
     assert abs(alice[-1].position.x - end.x) < 0.05 and abs(alice[-1].position.y - end.y) < 0.05
+    n.wait_for(lambda: planned and executed and joints, what="paths and joint states")
+    goal_end = planned[-1].poses[-1].pose.position
+    assert abs(goal_end.x - end.x) < 0.2 and abs(goal_end.y - end.y) < 0.2
+    assert len(executed[-1].poses) > 3 and len(joints[-1].name) == 63
+    assert joints[-1].name[0] == "l_y_hip_alice"
     kinds = {(m.ns, m.type) for arr in markers for m in arr.markers}
     assert ("body", 11) in kinds and ("skeleton", 5) in kinds and ("label", 9) in kinds
 
