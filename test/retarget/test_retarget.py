@@ -169,7 +169,7 @@ def test_avatar_maps_onto_itself_exactly(tmp_path):
 
 
 def _synthetic_motion(t=24) -> np.ndarray:
-    """Smooth everyday motion: arm swings, one leg swinging, a small sideways sway."""
+    """Smooth everyday motion standing in place: arm swings, the left leg swinging."""
     ph = np.linspace(0, np.pi, t)
     p = np.zeros((t, 69), np.float32)
     bp = p[:, 3:66].reshape(t, 21, 3)
@@ -179,7 +179,6 @@ def _synthetic_motion(t=24) -> np.ndarray:
     bp[:, j["left_elbow"], 1] = -0.4 * np.sin(ph)
     bp[:, j["left_hip"], 0] = -0.25 * np.sin(ph)
     bp[:, j["left_knee"], 0] = 0.4 * np.sin(ph)
-    p[:, 67] = 0.02 * np.sin(ph)  # small sway; the standing foot stays planted
     return p
 
 
@@ -194,7 +193,7 @@ def test_identity_avatar_retargets_with_near_zero_error():
     human = src.joints[:, rt.key_human]
     shift = rt.key_rest[rt.key_index["pelvis"]] - default_skeleton().rest_joints()[0]
     err = np.linalg.norm(ours.keypoints - (human + shift), axis=-1)
-    assert err.mean() < 0.005, err.mean(0)
+    assert err.mean() < 0.003, err.mean(0)  # measured 1.2 mm (max 14 mm: lift-off frames)
     m = evaluate(rt, src, ours)
     assert m["keypair_error"] < 0.005
     assert m["joint_limit_violations"] == 0.0
