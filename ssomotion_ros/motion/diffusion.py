@@ -1,8 +1,10 @@
 """Gaussian diffusion over motion features, apart from the network (as in MDM).
 
 * cosine noise schedule (Nichol & Dhariwal 2021);
-* training loss on the predicted clean sample ``x0``: reconstruction + velocity (+
-  optional joint-position and foot-contact terms through a forward-kinematics callable);
+* training loss on the predicted clean sample ``x0``: reconstruction on the unknown
+  frames + velocity (+ optional joint-position and foot-contact terms through a
+  forward-kinematics callable), the last three on the prediction with the known frames
+  put back, as the sampler returns it (so the seam to the history is trained);
 * DDIM sampling with few steps, inpainting of known (history) frames, classifier-free
   guidance on the action label;
 * a guidance hook: differentiable cost callables (scene penetration through a signed
@@ -303,6 +305,9 @@ class GaussianDiffusion:
         )
         free = (~batch.known_mask).to(x0.dtype)[..., None]
         recon = (((pred - x0) ** 2) * free).sum() / (free.sum() * x0.shape[-1]).clamp_min(1)
+        # the motion the sampler returns: known frames exact, so the velocity, joint and
+        # foot terms see the seam between the history and the first new frame
+        pred = torch.where(batch.known_mask[..., None], x0, pred)
         vel = ((pred[:, 1:] - pred[:, :-1]) - (x0[:, 1:] - x0[:, :-1])).pow(2).mean()
         terms = {"recon": recon, "velocity": vel}
         loss = cfg.w_recon * recon + cfg.w_velocity * vel

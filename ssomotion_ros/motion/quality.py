@@ -10,6 +10,8 @@ Metrics (numpy, one clip of joints (T, 22, 3) metres, map frame z up, at ``fps``
   (finite differences; exact for cubic trajectories).
 * :func:`bone_length_consistency` — mean over bones of the standard deviation over time
   of the bone length, metres (0 = rigid bones).
+* :func:`seam_steps` — joint displacement per frame across the autoregressive window
+  seams vs elsewhere (a jump at the seams shows the history is not continued).
 
 :func:`evaluate_prior` generates motion from held-out CMU clips' first frames with the
 clips' own action schedule and reports the metrics for generated and real clips side by
@@ -97,16 +99,34 @@ def bone_length_consistency(joints: np.ndarray, parents: np.ndarray | None = Non
     return float(lengths.std(axis=0).mean())
 
 
+def seam_steps(joints: np.ndarray, history: int = 5, window: int = 30) -> dict:
+    """Mean joint displacement per frame (metres) across autoregressive window seams —
+    from frame ``history - 1 + k * (window - history)`` to the next — and elsewhere.
+
+    joints: (T, 22, 3). A generator that continues its history smoothly has the two close;
+    on real clips (no seams) the same frame indices give the reference.
+    """
+    j = _check_joints(joints, 2)
+    step = np.linalg.norm(np.diff(j, axis=0), axis=-1).mean(-1)  # (T-1,)
+    idx = np.arange(history - 1, len(step), window - history)
+    other = np.setdiff1d(np.arange(len(step)), idx)
+    return {
+        "seam_step": float(step[idx].mean()) if len(idx) else 0.0,
+        "step_elsewhere": float(step[other].mean()) if len(other) else 0.0,
+    }
+
+
 def motion_metrics(joints: np.ndarray, fps: float = 30.0, floor_z: float = 0.0) -> dict:
     """All metrics of one clip (see the module docstring)."""
     out = foot_skating(joints, fps, floor_z)
     out["jerk"] = jerk(joints, fps)
     out["bone_length_std"] = bone_length_consistency(joints)
+    out.update(seam_steps(joints))
     return out
 
 
 def _mean_metrics(rows: list[dict]) -> dict:
-    keys = ("skate_speed", "skate_ratio", "jerk", "bone_length_std")
+    keys = ("skate_speed", "skate_ratio", "jerk", "bone_length_std", "seam_step", "step_elsewhere")
     w = np.array([max(r["frames"], 1) for r in rows], float)
     return {k: float(np.average([r[k] for r in rows], weights=w)) for k in keys}
 

@@ -105,6 +105,9 @@ class TrainConfig:
     log_every: int = 25
     #: Save a resumable checkpoint every this many steps.
     checkpoint_every: int = 250
+    #: Start a new run from this checkpoint's weights and normalisation (fine-tuning; the
+    #: network config must match). Stage 2 then re-copies the control branch from the prior.
+    init_from: str | None = None
     #: Random seed.
     seed: int = 0
     #: torch CPU threads (0 = leave torch's default). One is best on a shared small CPU:
@@ -540,6 +543,16 @@ def train(
             wall_before = float(loaded.metadata.get("wall_s", 0.0))
             opt_state = st["optimizer"]
         log.info("resuming %s at stage %s step %d", ck_dir, stage, step)
+    elif tcfg.init_from:
+        init = load_checkpoint(tcfg.init_from, device=dev)
+        if init.config.model.to_dict() != mcfg.model.to_dict():
+            raise ValueError(
+                f"init_from {tcfg.init_from}: its network config differs from this run's"
+            )
+        model.load_state_dict(init.model.state_dict())
+        log.info("initialised from %s", tcfg.init_from)
+        if csv_path.exists():
+            csv_path.unlink()
     else:
         mean, std = feature_stats(ws.feats)
         model.feat_mean.copy_(mean.to(dev))

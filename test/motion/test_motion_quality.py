@@ -67,3 +67,16 @@ def test_metrics_reject_bad_shapes():
         jerk(np.zeros((3, 22, 3)))
     m = motion_metrics(np.zeros((6, 22, 3)))
     assert set(m) >= {"skate_speed", "jerk", "bone_length_std"}
+
+
+def test_seam_steps_by_hand():
+    from ssomotion_ros.motion.quality import seam_steps
+
+    j = np.zeros((60, 22, 3))
+    j[:, :, 0] = np.arange(60)[:, None] * 0.01  # 1 cm per frame
+    j[5:, :, 0] += 0.2  # a 20 cm jump between frame 4 and 5 (the first seam)
+    j[30:, :, 0] += 0.2  # and at the second seam (29 -> 30)
+    j[55:, :, 0] += 0.2  # and the third (54 -> 55)
+    r = seam_steps(j, history=5, window=30)
+    assert r["seam_step"] == pytest.approx(0.21)
+    assert r["step_elsewhere"] == pytest.approx(0.01)

@@ -29,6 +29,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--control-steps", type=int, default=None, help="override train.control_steps"
     )
+    parser.add_argument(
+        "--init-from", type=Path, default=None, help="fine-tune: start from this checkpoint"
+    )
     parser.add_argument("--device", default=None, help="torch device (default: cuda if present)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -46,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         run_cfg.train.control_steps = args.control_steps
     if args.device:
         run_cfg.train.device = args.device
+    if args.init_from:
+        run_cfg.train.init_from = str(args.init_from)
     max_wall = args.max_minutes * 60 if args.max_minutes else None
     summary = train(run_cfg, args.data, args.out, progress=not args.quiet, max_wall_s=max_wall)
     print(json.dumps(summary, indent=2, default=str))
