@@ -250,8 +250,8 @@ class Playback:
                     self._current.playing = False
                     self._current.velocity = np.zeros(3, np.float32)
                 return self._current
-            if self._next_due is None:
-                self._next_due = now
+            if self._next_due is None or now < self._next_due - 1.0:
+                self._next_due = now  # first frame, or the clock jumped back (sim time)
             n = 0
             while self._frames and self._next_due <= now and n < self.max_catch_up:
                 self._show(self._frames.popleft(), dt)

@@ -224,9 +224,11 @@ def test_playback_clock():
     pb.push(_window("r", 30, 30, x0=0.9))
     assert pb.advance(30.0).frame == 30  # resumes at the next window's first frame
     assert pb.advance(30.0 + 1.0 / 30).frame == 31
+    assert pb.advance(5.0).frame == 32  # the clock jumped back (sim time): play on
+    assert pb.advance(5.0 + 1.0 / 30).frame == 33
     cancel = threading.Event()
     assert not pb.wait_played("r", 60, cancel, timeout=0.05)
-    assert pb.drop("r") == 28 and pb.pending() == 0
+    assert pb.drop("r") == 26 and pb.pending() == 0
 
 
 def test_config_errors():
