@@ -254,6 +254,11 @@ def test_automap_deepmimic_humanoid():
     np.testing.assert_allclose(mp.align, [[1, 0, 0], [0, 0, -1], [0, 1, 0]])
     # without the override the axes are found from geometry all the same
     np.testing.assert_allclose(auto_map(m).align, mp.align)
+    # load_target finds the shipped override by the URDF's file name
+    from ssomotion_ros.retarget import find_override
+
+    assert find_override(_deepmimic()).name == "deepmimic_humanoid.yaml"
+    assert find_override(G1) is None
 
 
 @pytest.mark.skipif(not G1.is_file(), reason="PyPI package example-robot-data not installed")
