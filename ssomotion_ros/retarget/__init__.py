@@ -6,7 +6,7 @@ Entry points:
 - :meth:`Retargeter.retarget` (ours) and :meth:`Retargeter.copy` (baseline) on a
   :class:`SourceMotion` from :func:`prepare_source`;
 - :func:`~ssomotion_ros.retarget.metrics.evaluate` for the metrics;
-- :mod:`~ssomotion_ros.retarget.evaluation` for ``ssomotion eval --suite retarget_urdf``.
+- :mod:`~ssomotion_ros.retarget.evaluation` for ``ssomotion eval --suite retarget``.
 
 See ``docs/retarget.md``.
 """

@@ -1,4 +1,4 @@
-"""``ssomotion eval --suite retarget_urdf --json FILE``: retarget real CMU motion onto
+"""``ssomotion eval --suite retarget --json FILE``: retarget real CMU motion onto
 robots written by others and onto our generated avatar; ours vs the copy baseline.
 
 Sources: CMU clips ``08_01`` (walk) and ``75_17`` (medium sit, with ``sit`` labels ->
@@ -209,4 +209,4 @@ def _suite(args) -> dict:
     return run_suite(device=getattr(args, "device", None))
 
 
-SUITES = {"retarget_urdf": _suite}
+SUITES = {"retarget": _suite}

@@ -1,4 +1,4 @@
-"""The 'retarget_urdf' eval suite on a tiny budget (keys, ours vs copy on limits)."""
+"""The 'retarget' eval suite on a tiny budget (keys, ours vs copy on limits)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ CMU = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mocap" /
 def test_suite_registered():
     from ssomotion_ros.cli.commands.eval import available_suites
 
-    assert "retarget_urdf" in available_suites()
+    assert "retarget" in available_suites()
 
 
 @pytest.mark.skipif(not (CMU / "INDEX.tsv").is_file(), reason="CMU data not in ../shared/data")

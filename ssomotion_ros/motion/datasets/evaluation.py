@@ -1,6 +1,6 @@
 """Evaluation of the CMU -> SMPL retargeting and of the data set it yields.
 
-``ssomotion eval --suite retarget --json FILE`` (provider listed in the CLI's eval
+``ssomotion eval --suite cmu_retarget --json FILE`` (provider listed in the CLI's eval
 ``PROVIDERS``). For every CMU clip it measures:
 
 - ``self_mm``: retarget to the clip's own skeleton (:func:`skeleton_from_bvh`), FK, and
@@ -136,4 +136,4 @@ def _suite_retarget(args) -> dict:
     return retarget_report()
 
 
-SUITES = {"retarget": _suite_retarget}
+SUITES = {"cmu_retarget": _suite_retarget}
