@@ -114,13 +114,20 @@ class LearnedConfig:
     )
     fit_target: bool = doc_field(
         True,
-        "Sit/lie: lift / shift the seated or lying target pose (up to 0.12 m up, +-0.1 m along "
+        "Sit/lie: lift / shift the seated or lying target pose (up to 0.08 m up, +-0.1 m along "
         "the facing) to the least penetration of the SSO's obstacle SDF.",
     )
     push_out: float = doc_field(
         0.15,
         "Walk: most metres a frame's pelvis is shifted (smoothly) to get the body's capsules "
         "out of obstacles of the SSO's SDF (0 = off).",
+    )
+    foot_lock: float = doc_field(
+        0.0,
+        "Walk: fraction of the grounded (lowest, < 6 cm) foot's horizontal slide removed by "
+        "moving the body against it, applied last (0 = off, 1 = stance foot pinned). Off by "
+        "default: with the shipped checkpoint much of the walk's progress is foot sliding, "
+        "so locking raises contact to 0.98 but stalls the walk (docs/synthesis_eval.md).",
     )
     arrive_radius: float = doc_field(
         0.6, "Walk: within this distance of the goal (m) the arrival assist applies."
@@ -649,13 +656,13 @@ class LearnedSynthesizer:
         return run
 
     def _fit_target(self, tgt: np.ndarray, yaw: float, scene) -> np.ndarray:
-        """Move a seated/lying target pose (69,) up by 0..0.12 m and along ``yaw`` by
+        """Move a seated/lying target pose (69,) up by 0..0.08 m and along ``yaw`` by
         -0.1..0.1 m to the least capsule penetration of the scene's obstacle SDF (ties and
         small gains go to the smallest move)."""
         from ssomotion_ros.body.collision import body_points
 
         _, sdf = self._scene_products(scene)
-        dz = np.arange(0.0, 0.121, 0.02)
+        dz = np.arange(0.0, 0.081, 0.02)
         da = np.arange(-0.1, 0.101, 0.05)
         DZ, DA = np.meshgrid(dz, da, indexing="ij")
         DZ, DA = DZ.ravel(), DA.ravel()
@@ -945,15 +952,29 @@ class LearnedSynthesizer:
             target = point_along(path, s0 + cfg.walk_speed * len(new) / FPS)
             want, have = target - p0[:2], pel[-1, :2] - p0[:2]
             if np.linalg.norm(want) > 0.05 and np.linalg.norm(have) > 0.05:
-                delta = _wrap(math.atan2(want[1], want[0]) - math.atan2(have[1], have[0]))
                 cap = math.radians(cfg.max_turn_deg)
-                delta = float(np.clip(delta, -cap, cap))
+                inc = np.diff(np.concatenate([p0[None, :2], pel[:, :2]]), axis=0)
+                aim = math.atan2(want[1], want[0])
+                delta = 0.0
+                for _ in range(2):  # the ramp bends the path: correct once more
+                    ang = delta * ramp
+                    c, sn = np.cos(ang), np.sin(ang)
+                    d = np.stack(
+                        [c * inc[:, 0] - sn * inc[:, 1], sn * inc[:, 0] + c * inc[:, 1]], 1
+                    )
+                    tot = d.sum(0)
+                    delta = float(
+                        np.clip(delta + _wrap(aim - math.atan2(tot[1], tot[0])), -cap, cap)
+                    )
+                # rotate the velocities (not positions about a pivot): each frame's body turns
+                # about its own pelvis, so planted feet barely slide
                 ang = delta * ramp
+                c, sn = np.cos(ang), np.sin(ang)
+                d = np.stack([c * inc[:, 0] - sn * inc[:, 1], sn * inc[:, 0] + c * inc[:, 1]], 1)
                 rz = Rotation.from_rotvec(np.stack([0 * ang, 0 * ang, ang], 1))
                 new[:, :3] = (rz * Rotation.from_rotvec(new[:, :3])).as_rotvec()
-                rel = pel - p0
-                rel[:, 2] = 0.0
-                pel = p0 * np.array([1.0, 1.0, 0.0]) + rz.apply(rel) + pel * np.array([0, 0, 1.0])
+                pel = pel.copy()
+                pel[:, :2] = p0[:2] + np.cumsum(d, axis=0)
                 r.turn += abs(delta)
         if cfg.path_keeping > 0 and len(path) >= 2:
             proj, _ = _project(path, pel[:, :2])
@@ -975,6 +996,29 @@ class LearnedSynthesizer:
         if cfg.push_out > 0:
             new, pel, moved = self._push_out(new, pel, sdf)
             r.shift += moved
+        if cfg.foot_lock > 0:
+            new, pel = self._foot_lock(r.history[-1], new, pel, ph)
+        return new, pel
+
+    def _foot_lock(self, prev: np.ndarray, new: np.ndarray, pel: np.ndarray, ph: _Phase):
+        """Move the body against its grounded foot's horizontal slide (fraction
+        ``foot_lock``), frame by frame (the shift accumulates). prev: (69,) last history
+        frame; new: (T, 69); pel: (T, 3). Returns (new, pel)."""
+        from ssomotion_ros.eval.metrics import FOOT_JOINTS
+
+        cfg = self.config
+        allp = np.concatenate([prev[None], new]).astype(np.float32)
+        feet = forward_kinematics_np(allp)[:, list(FOOT_JOINTS)].astype(np.float64)  # (T+1,4,3)
+        floor = float(np.min(feet[0, :, 2]))  # the feet's level at the window start
+        h = feet[..., 2] - min(floor, float(np.min(feet[..., 2])))
+        cum = np.zeros(2)
+        pel = pel.copy()
+        for k in range(1, len(allp)):
+            f = int(np.argmin(h[k]))
+            if h[k, f] < 0.06 and h[k - 1, f] < 0.06:
+                cum = cum - cfg.foot_lock * (feet[k, f, :2] - feet[k - 1, f, :2])
+            pel[k - 1, :2] += cum
+        _set_pelvis(new, pel)
         return new, pel
 
     def _push_out(self, new: np.ndarray, pel: np.ndarray, sdf: ObstacleSDF):
