@@ -198,6 +198,10 @@ class MapperConfig:
     max_voxels: int = 20_000_000
     #: torch device: "auto", "cpu" or "cuda".
     device: str = "auto"
+    #: torch CPU threads for the process (torch.set_num_threads, process-wide): 0 = auto
+    #: (half the CPU cores, at least 1, never more than torch's default; oversubscribed
+    #: threads made fusion 3-4x slower on a busy 2-core machine), -1 = leave torch alone.
+    torch_threads: int = 0
     #: Publishing rate of the occupancy cloud and instance markers, Hz (0 = never).
     publish_rate: float = 1.0
     #: Occupied voxels (sensor_msgs/PointCloud2, x y z rgb label instance).

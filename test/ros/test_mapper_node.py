@@ -242,3 +242,17 @@ def test_demo_graph_parameters_start(mapper):
     assert m.node.model.vocabulary.id_of("floor") is not None
     with pytest.raises(ValueError, match="layout"):
         MapperProcess({"layout": "weird"})
+
+
+def test_queued_clouds_fused_as_one_batch(mapper):
+    m = mapper(publish_rate=0.0, device="cpu")
+    node = m.node
+    a = to_structured(room_cloud(num_points=4_000, seed=1))
+    b = to_structured(room_cloud(num_points=4_000, seed=2))
+    bad = np.zeros(3, dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("intensity", "<f4")])
+    v0 = node.model.version
+    n = node.fuse_arrays([(a, 1.0, "map"), (bad, 2.0, "map"), (b, 3.0, "map")])
+    assert n == len(a) + len(b)
+    assert node.model.version == v0 + 1  # one fusion for the batch
+    assert node.clouds_fused == 2 and node.clouds_rejected == 1
+    assert node.model.map.time == 3.0
