@@ -23,6 +23,7 @@ IMPORT_TO_KEY = {
     "yaml": "python3-yaml",
     "tqdm": "python3-tqdm",
     "matplotlib": "python3-matplotlib",
+    "mpl_toolkits": "python3-matplotlib",
     "PIL": "python3-pil",
     "torch": "python3-pytorch-pip",
     "open3d": "python3-open3d-pip",

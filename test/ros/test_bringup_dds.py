@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ssomotion_ros.msg import Instruction, MotionStatus
 from std_msgs.msg import String
+
+from ssomotion_ros.msg import Instruction, MotionStatus
 
 RELIABLE = QoSProfile(depth=300, reliability=ReliabilityPolicy.RELIABLE)
 

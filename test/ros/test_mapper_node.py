@@ -155,9 +155,9 @@ def test_bad_clouds_are_rejected_and_map_kept(mapper):
 def test_instruction_node_sees_the_fused_scene(ros_node):
     """Mapper and instruction node in one process share the SceneModel: once a cloud is
     fused, instructions are no longer rejected with "no scene received yet"."""
-    from ssomotion_ros.msg import MotionStatus
     from std_msgs.msg import String
 
+    from ssomotion_ros.msg import MotionStatus
     from ssomotion_ros.ros.instruction_node import NO_SCENE, InstructionNode
 
     mp = MapperProcess({"cloud_topic": "/test_share/cloud", "publish_rate": 0.0})

@@ -15,9 +15,10 @@ import yaml
 from nav_msgs.msg import Path as PathMsg
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
-from ssomotion_ros.msg import HumanMotion, Instruction, MotionStatus, People
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
+
+from ssomotion_ros.msg import HumanMotion, Instruction, MotionStatus, People
 
 pytestmark = pytest.mark.dds
 

@@ -9,9 +9,9 @@ import pytest
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
-from ssomotion_ros.msg import HumanMotion
 
 from ssomotion_ros.body.skeleton import JOINT_NAMES, forward_kinematics_np
+from ssomotion_ros.msg import HumanMotion
 from ssomotion_ros.retarget.avatar import write_avatar_urdf
 from ssomotion_ros.retarget.urdf import load_urdf
 from ssomotion_ros.ros.retarget_node import RetargetNode, RetargetNodeConfig
