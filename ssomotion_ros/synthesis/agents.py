@@ -92,6 +92,12 @@ class AgentConfig:
     max_catch_up_frames: int = doc_field(
         15, "A late tick skips at most this many frames (the rest play slower)."
     )
+    map_wait_s: float = doc_field(
+        15.0, "Planning failed while the map is still being built: retry for this long, s."
+    )
+    map_probe_s: float = doc_field(
+        1.0, "A map whose version does not change for this long is static: fail at once, s."
+    )
     max_replans: int = doc_field(
         5, "Re-plans of one request when the map changes under a walk; then it fails."
     )
@@ -103,6 +109,8 @@ class AgentConfig:
             raise ValueError(f"max_queue must be >= 1, got {self.max_queue}")
         if self.spawn_clearance < 0 or self.spawn_separation < 0:
             raise ValueError("spawn_clearance and spawn_separation must be >= 0 metres")
+        if self.map_wait_s < 0 or self.map_probe_s < 0:
+            raise ValueError("map_wait_s and map_probe_s must be >= 0 seconds")
         if self.max_replans < 0:
             raise ValueError(f"max_replans must be >= 0, got {self.max_replans}")
         if self.max_catch_up_frames < 1:
@@ -404,9 +412,7 @@ class Agent:
         try:
             while True:
                 for gi in range(first_goal, len(req.goals)):
-                    stream = m.synthesizer.stream(
-                        req.goals[gi], scene, self.state, req.cancel, self.agent_id, req.request_id
-                    )
+                    stream = self._stream_waiting_for_map(req, req.goals[gi], scene)
                     last = None
                     start = frame0
                     for w in stream:
@@ -462,6 +468,42 @@ class Agent:
         if replans:
             done.append(f"re-planned {replans} time(s) as the map changed")
         m._emit(req, Status.SUCCEEDED, "; ".join(done))
+
+    def _stream_waiting_for_map(self, req: _Request, goal, scene):
+        """Start the synthesizer's stream. When planning fails while a mapper is still
+        changing the map (its version changes within ``map_probe_s``), wait for the next
+        map version and try again, up to ``map_wait_s``; a static map fails at once."""
+        m = self.manager
+        cfg = m.config
+        deadline = time.monotonic() + cfg.map_wait_s
+        announced = False
+        while True:
+            try:
+                return m.synthesizer.stream(
+                    goal, scene, self.state, req.cancel, self.agent_id, req.request_id
+                )
+            except SynthesisError as exc:
+                version = getattr(scene, "version", None)
+                if cfg.map_wait_s <= 0 or version is None:
+                    raise
+                probe_end = time.monotonic() + cfg.map_probe_s
+                changed = False
+                while time.monotonic() < min(deadline, probe_end):
+                    if req.cancel.is_set():
+                        raise SynthesisCancelled("cancelled") from exc
+                    if getattr(scene, "version", None) != version:
+                        changed = True
+                        break
+                    time.sleep(0.05)
+                if not changed:
+                    if announced:
+                        raise SynthesisError(
+                            f"{exc} (after waiting {cfg.map_wait_s:g} s for the map)"
+                        ) from exc
+                    raise
+                if not announced:
+                    announced = True
+                    m._emit(req, Status.PLANNING, f"waiting for the map: {exc}")
 
     def _play_and_watch(self, req: _Request, total: int, spans, scene):
         """Wait until ``total`` frames of the request were played. Meanwhile, when the map

@@ -283,3 +283,48 @@ def test_replans_when_the_map_blocks_the_path(synth):
     finally:
         clock.close()
         mgr.shutdown()
+
+
+def test_waits_for_a_map_that_is_still_being_built(synth):
+    """The goal is not mapped yet; while the mapper keeps fusing, planning is retried."""
+    from ssomotion_ros.sso.scene import SceneModel
+    from ssomotion_ros.sso.synthetic import SyntheticRoom, room_cloud
+
+    scene = SceneModel()
+    half = room_cloud(SyntheticRoom(size=(3.0, 5.0, 2.8)), num_points=30_000, walls=False)
+    full = room_cloud(SyntheticRoom(size=(6.0, 5.0, 2.8)), num_points=60_000)
+    scene.fuse(half)
+    stop = threading.Event()
+
+    rec = Recorder()
+
+    def mapper():  # fuses every 0.2 s; the far half appears once the agent waits for it
+        while not stop.wait(0.2):
+            waiting = any(e.state == S.PLANNING and e.reason for _, e in rec.events)
+            scene.fuse(full if waiting else half)
+
+    mgr = AgentManager(
+        lambda: scene, synth, rec, config=AgentConfig(realtime=False),
+        spawn_poses={"alice": (1.0, 2.5, 0.0)},
+    )  # fmt: skip
+    t = threading.Thread(target=mapper, daemon=True)
+    t.start()
+    try:
+        mgr.submit("r1", "alice", "walk 4 metres forward")
+        assert mgr.wait_idle(30)
+        states = rec.states("r1")
+        assert states == [S.ACCEPTED, S.PLANNING, S.PLANNING, S.EXECUTING, S.SUCCEEDED], states
+        waiting = [e for _, e in rec.events if e.state == S.PLANNING and e.reason]
+        assert waiting[0].reason.startswith("waiting for the map:")
+        assert np.hypot(mgr.agent("alice").state.x - 5.0, mgr.agent("alice").state.y - 2.5) < 0.2
+        # a static map fails at once (after the 1 s probe), with the planner's reason
+        stop.set()
+        t.join(2)
+        t0 = time.monotonic()
+        mgr.submit("r2", "alice", "walk 5 metres forward")
+        assert mgr.wait_idle(30)
+        assert rec.states("r2")[-1] == S.FAILED and "off the map" in rec.last("r2").reason
+        assert time.monotonic() - t0 < 5
+    finally:
+        stop.set()
+        mgr.shutdown()
