@@ -1,21 +1,27 @@
-"""ros2 launch ssomotion_ros demo.launch.py [graph:=FILE] [use_sim_time:=BOOL] [rviz:=BOOL]
+"""ros2 launch ssomotion_ros demo.launch.py [prompt:=TEXT] [agents:=N] [rviz:=BOOL] ...
 
 Builds the launch description from the same graph spec as ``ssomotion bringup``
 (``config/demo.yaml``): one Node action per graph node, with its parameters and
-remappings. Each node runs as its own process here (``lib/ssomotion_ros/<executable>``).
-Needs a ROS 2 install with ``launch``/``launch_ros`` (not on PyPI); without one, use
-``ssomotion bringup``, which starts the same graph in one process.
+remappings, plus the demo's scripted instructions (``demo_driver``) and RViz. Each node
+runs as its own process here (``lib/ssomotion_ros/<executable>``), so the motion node
+gets the scene from its own ``scene_prompt`` instead of sharing the mapper's
+SceneModel as it does in one process. Needs a ROS 2 install with ``launch``/
+``launch_ros`` (not on PyPI); without one, ``ssomotion demo`` / ``ssomotion bringup``
+start the same graph in one process.
+
+Arguments: graph (spec file), prompt (room to generate; "" = the graph's), agents
+(scripted humans 0-3; 0 = no script), rviz (true|false), use_sim_time (true|false).
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from launch import LaunchDescription
 from ssomotion_ros.graph_spec import load_graph
 
 SHARE = get_package_share_directory("ssomotion_ros")
@@ -26,11 +32,23 @@ RVIZ_CONFIG = os.path.join(SHARE, "config", "demo.rviz")
 def _nodes(context):
     graph = load_graph(LaunchConfiguration("graph").perform(context))
     use_sim_time = LaunchConfiguration("use_sim_time").perform(context).lower() == "true"
+    prompt = LaunchConfiguration("prompt").perform(context)
+    agents = int(LaunchConfiguration("agents").perform(context))
+    scene_prompt = prompt
     actions = []
     for spec in graph.nodes:
         params = dict(spec.parameters)
+        if spec.plugin.endswith(":SceneNode"):
+            params["prompt"] = prompt or params.get("prompt", "")
+            scene_prompt = params["prompt"]
         params["use_sim_time"] = use_sim_time
-        actions.append(
+        actions.append((spec, params))
+    out = []
+    for spec, params in actions:
+        if spec.plugin.endswith(":MotionNode") and scene_prompt:
+            # Separate processes share no SceneModel: the motion node builds its own.
+            params.setdefault("scene_prompt", scene_prompt)
+        out.append(
             Node(
                 package="ssomotion_ros",
                 executable=spec.executable,
@@ -40,24 +58,34 @@ def _nodes(context):
                 output="screen",
             )
         )
-    return actions
+    if agents > 0:
+        out.append(
+            Node(
+                package="ssomotion_ros",
+                executable="demo_driver",
+                name="ssomotion_demo",
+                parameters=[{"agents": agents, "use_sim_time": use_sim_time}],
+                output="screen",
+            )
+        )
+    return out
 
 
 def generate_launch_description():
     return LaunchDescription(
         [
             DeclareLaunchArgument(
-                "graph",
-                default_value=DEFAULT_GRAPH,
-                description="graph spec YAML (nodes, parameters, remappings)",
+                "graph", default_value=DEFAULT_GRAPH, description="graph spec YAML"
             ),
             DeclareLaunchArgument(
-                "use_sim_time",
-                default_value="false",
-                description="use /clock instead of the wall clock",
+                "prompt", default_value="", description="room to generate ('' = the graph's)"
             ),
             DeclareLaunchArgument(
-                "rviz", default_value="false", description="also start rviz2 with config/demo.rviz"
+                "agents", default_value="3", description="scripted humans (0-3; 0 = no script)"
+            ),
+            DeclareLaunchArgument("use_sim_time", default_value="false", description="use /clock"),
+            DeclareLaunchArgument(
+                "rviz", default_value="true", description="start rviz2 with config/demo.rviz"
             ),
             OpaqueFunction(function=_nodes),
             Node(

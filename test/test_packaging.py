@@ -114,16 +114,19 @@ def _cmake_executables() -> dict[str, str]:
     text = (REPO / "CMakeLists.txt").read_text()
     block = re.search(r"set\(SSOMOTION_EXECUTABLES(.*?)\)", text, re.S)
     assert block, "CMakeLists.txt has no SSOMOTION_EXECUTABLES list"
-    return dict(re.findall(r'"([\w]+):([\w.]+)"', block.group(1)))
+    return {
+        name: (module, func or "main")
+        for name, module, func in re.findall(r'"(\w+):([\w.]+)(?::(\w+))?"', block.group(1))
+    }
 
 
 def test_every_executable_module_has_main():
     import importlib
 
     pytest.importorskip("rclpy")
-    for name, module in _cmake_executables().items():
+    for name, (module, func) in _cmake_executables().items():
         mod = importlib.import_module(module)
-        assert callable(getattr(mod, "main", None)), f"{module} (executable {name}) lacks main()"
+        assert callable(getattr(mod, func, None)), f"{module} (executable {name}) lacks {func}()"
 
 
 def test_launch_file_names_only_things_that_exist():
@@ -145,6 +148,24 @@ def test_launch_file_names_only_things_that_exist():
         assert path.is_file(), f"graph node {node.name}: no module file {path}"
         assert f"class {cls}" in path.read_text(), f"{path} defines no class {cls}"
     assert "ssomotion_ros" in strings
+    # Executables the launch file names directly.
+    for call in ast.walk(tree):
+        if isinstance(call, ast.keyword) and call.arg == "executable":
+            if isinstance(call.value, ast.Constant) and call.value.value != "rviz2":
+                assert call.value.value in execs, f"launch names unknown {call.value.value}"
+
+
+def test_rviz_config_shows_topics_the_nodes_publish():
+    import yaml
+
+    rviz = yaml.safe_load((REPO / "config" / "demo.rviz").read_text())
+    params = (REPO / "docs" / "parameters.md").read_text()
+    for d in rviz["Visualization Manager"]["Displays"]:
+        topic = d.get("Topic", {}).get("Value")
+        if not topic:
+            continue
+        per_agent = re.fullmatch(r"/ssomotion/humans/\w+/(planned|executed)_path", topic)
+        assert per_agent or f"'{topic}'" in params, f"demo.rviz shows {topic}: no node has it"
 
 
 def test_cmake_installs_launch_and_config():

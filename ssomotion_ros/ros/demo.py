@@ -110,8 +110,15 @@ class RequestLog:
 class DemoDriver(Node):
     """Sends the script's instructions and collects statuses, motion and paths."""
 
-    def __init__(self, script, qos_depth: int = 256):
-        super().__init__("ssomotion_demo")
+    def __init__(self, script=None, qos_depth: int = 256, node_name="ssomotion_demo", **kw):
+        super().__init__(node_name, **kw)
+        if script is None:
+            from rcl_interfaces.msg import ParameterDescriptor
+
+            n = self.declare_parameter(
+                "agents", 3, ParameterDescriptor(description="Scripted humans taking part (1-3).")
+            ).value
+            script = select_script(DEFAULT_SCRIPT, int(n))
         qos = QoSProfile(depth=qos_depth, reliability=ReliabilityPolicy.RELIABLE)
         latched = QoSProfile(
             depth=1,
@@ -167,6 +174,15 @@ class DemoDriver(Node):
     def all_final(self) -> bool:
         with self.lock:
             return all(r.final for r in self.requests.values())
+
+
+def select_script(script, agents: int) -> tuple:
+    """The first ``agents`` (1-3) instructions expected to succeed, plus every instruction
+    expected to be rejected."""
+    if not 1 <= agents <= 3:
+        raise ValueError(f"agents must be 1-3, got {agents}")
+    humans = [s for s in script if s[2] != "REJECTED"][:agents]
+    return tuple(humans) + tuple(s for s in script if s[2] == "REJECTED")
 
 
 def _wait(pred, timeout: float, stop: threading.Event, poll: float = 0.2) -> bool:
@@ -243,10 +259,7 @@ def run_demo(cfg: DemoConfig, ros_args=()) -> int:
     t0 = time.monotonic()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    if not 1 <= cfg.agents <= 3:
-        raise ValueError(f"agents must be 1-3, got {cfg.agents}")
-    humans = [s for s in cfg.script if s[2] != "REJECTED"][: cfg.agents]
-    script = tuple(humans) + tuple(s for s in cfg.script if s[2] == "REJECTED")
+    script = select_script(cfg.script, cfg.agents)
     graph: GraphSpec = load_graph(cfg.graph or None)
     scene_spec = next((n for n in graph.nodes if n.plugin.endswith(":SceneNode")), None)
     if scene_spec is not None:
@@ -390,6 +403,40 @@ def _print_summary(report: dict, out: Path) -> None:
     if "bag" in report:
         print(f"    {report['bag']['path']}  (rosbag2, MCAP)")
     print(f"    {out / 'metrics.json'}")
+
+
+def driver_main(args=None) -> int:
+    """``ros2 run ssomotion_ros demo_driver``: the demo's scripted instructions against a
+    running graph (the launch file starts it). Waits for the motion node, sends the
+    script, logs each final status and exits (0 when all ended as expected)."""
+    import sys
+
+    import rclpy
+
+    from ssomotion_ros.ros.bringup import _split_ros_args
+
+    rclpy.init(args=["demo_driver", *_split_ros_args(sys.argv if args is None else args)])
+    node = DemoDriver()
+    runner = ExecutorThread([node])
+    stop = threading.Event()
+    try:
+        with StopOnSignal(stop):
+            if not _wait(lambda: node.pub.get_subscription_count() > 0, 120.0, stop):
+                node.get_logger().error("no motion node subscribed to /ssomotion/instruction_msg")
+                return 3
+            time.sleep(15.0)  # let the mapper see the room first
+            node.send_all()
+            _wait(node.all_final, 180.0, stop, poll=0.5)
+            ok = True
+            for r in node.requests.values():
+                ok &= r.final == r.expected
+                node.get_logger().info(
+                    f"[{r.request_id}] {r.agent}: {r.text!r} -> {r.final or 'no final status'}"
+                    f" {r.reason}"
+                )
+            return 0 if ok else 1
+    finally:
+        runner.stop()
 
 
 def config_from_args(args) -> DemoConfig:
