@@ -88,6 +88,12 @@ class MapsConfig:
     floor_tolerance: float = 0.08
     #: Whether unobserved columns (no floor seen) count as walkable.
     unknown_is_free: bool = False
+    #: Unseen floor enclosed by observed obstacles (walls, furniture) is assumed to be
+    #: floor at the map-wide height (sensors rarely see every patch of a room's floor).
+    fill_enclosed_unknown: bool = True
+    #: Gaps in the observed walls up to twice this width (metres) are sealed when
+    #: deciding what is enclosed; a larger gap lets the outside in and nothing is filled.
+    enclosure_seal: float = 0.3
     #: Margin added around the occupied bounds of the map for the 2-D grid and SDF, metres.
     margin: float = 0.5
     #: The dense SDF volume is built at ``voxel_size * sdf_stride`` resolution

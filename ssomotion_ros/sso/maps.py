@@ -34,7 +34,8 @@ class FloorMap:
     height: (H, W) float32 floor height in metres (map z); NaN where unknown.
     blocked: (H, W) bool, an obstacle lies between ``step_height`` and ``body_height``
         above the floor there.
-    known: (H, W) bool, the floor is known (seen, or hole-filled).
+    known: (H, W) bool, the floor is known (seen, hole-filled, or inferred: unseen
+        columns enclosed by walls / furniture take the map-wide floor height).
     origin: (2,) float64 map-frame (x, y) of the grid's lower corner, metres.
     resolution: cell size, metres.
     global_floor: map-wide floor height, metres (median floor voxel height, or the
@@ -50,6 +51,8 @@ class FloorMap:
     global_floor: float
     lo: np.ndarray
     unknown_is_free: bool = False
+    #: (H, W) bool: floor not seen but inferred (enclosed by observed structure).
+    inferred: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -165,15 +168,33 @@ def build_floor_map(
     block = (~is_floor) & (rel > cfg.step_height) & (rel < cfg.body_height)
     blocked = np.zeros(h * w, bool)
     blocked[flat.numpy()[block]] = True
+    blocked = blocked.reshape(h, w)
+    inferred = np.zeros((h, w), bool)
+    if cfg.fill_enclosed_unknown and known.any():
+        # unseen floor enclosed by what was seen (walls / furniture, small gaps sealed)
+        # is floor at the map-wide height; a leak to the grid border fills nothing
+        seal = max(0, int(round(cfg.enclosure_seal / vs)))
+        walls = ndimage.binary_dilation(blocked, iterations=seal) if seal else blocked
+        cand = ~known & ~walls
+        lab, _ = ndimage.label(cand)
+        edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+        inferred = cand & (lab > 0) & ~np.isin(lab, edge)
+        # grow into the sealing ring where it is not an obstacle
+        if seal and inferred.any():
+            grown = ndimage.binary_dilation(inferred, iterations=seal) & ~known & ~blocked
+            inferred = grown & ~np.isin(lab, edge[edge > 0])
+        height[inferred] = global_floor
+        known = known | inferred
     return FloorMap(
         height=height.astype(np.float32),
-        blocked=blocked.reshape(h, w),
+        blocked=blocked,
         known=known,
         origin=lo.astype(np.float64) * vs,
         resolution=vs,
         global_floor=global_floor,
         lo=lo,
         unknown_is_free=cfg.unknown_is_free,
+        inferred=inferred,
     )
 
 

@@ -76,3 +76,28 @@ def test_features_at_points():
     assert f.label.tolist() == [7, -1]
     assert f.feature.shape == (2, 16) and torch.all(f.feature[1] == 0)
     assert torch.allclose(f.feature[0], torch.from_numpy(m.features().table[7]))
+
+
+def test_unseen_floor_enclosed_by_walls_is_inferred():
+    from ssomotion_ros.sso.config import MapsConfig, SceneModelConfig
+    from ssomotion_ros.sso.synthetic import SyntheticRoom, room_cloud
+
+    c = room_cloud(SyntheticRoom(boxes=[]), num_points=150_000, seed=0)
+    floor_id = 2
+    seen = ~((c.labels == floor_id) & (c.points[:, 0] > 3.0))  # floor unseen for x > 3
+    part = c.subset(seen)
+
+    def free_at(cloud, fill, xy=(4.5, 2.5)):
+        m = SceneModel(SceneModelConfig(maps=MapsConfig(fill_enclosed_unknown=fill)))
+        m.fuse(cloud)
+        free, origin, res = m.walkable_grid(0.25)
+        i, j = int((xy[1] - origin[1]) // res), int((xy[0] - origin[0]) // res)
+        return bool(free[i, j]), m.floor_map()
+
+    ok, fm = free_at(part, True)
+    assert ok and fm.inferred.any()
+    assert not free_at(part, False)[0]
+    # a missing wall (x = 6 m) opens the room to the outside: nothing is inferred
+    leak = part.subset(~((part.labels == 1) & (part.points[:, 0] > 5.9)))
+    ok, fm = free_at(leak, True)
+    assert not ok and not fm.inferred.any()
