@@ -952,29 +952,15 @@ class LearnedSynthesizer:
             target = point_along(path, s0 + cfg.walk_speed * len(new) / FPS)
             want, have = target - p0[:2], pel[-1, :2] - p0[:2]
             if np.linalg.norm(want) > 0.05 and np.linalg.norm(have) > 0.05:
+                delta = _wrap(math.atan2(want[1], want[0]) - math.atan2(have[1], have[0]))
                 cap = math.radians(cfg.max_turn_deg)
-                inc = np.diff(np.concatenate([p0[None, :2], pel[:, :2]]), axis=0)
-                aim = math.atan2(want[1], want[0])
-                delta = 0.0
-                for _ in range(2):  # the ramp bends the path: correct once more
-                    ang = delta * ramp
-                    c, sn = np.cos(ang), np.sin(ang)
-                    d = np.stack(
-                        [c * inc[:, 0] - sn * inc[:, 1], sn * inc[:, 0] + c * inc[:, 1]], 1
-                    )
-                    tot = d.sum(0)
-                    delta = float(
-                        np.clip(delta + _wrap(aim - math.atan2(tot[1], tot[0])), -cap, cap)
-                    )
-                # rotate the velocities (not positions about a pivot): each frame's body turns
-                # about its own pelvis, so planted feet barely slide
+                delta = float(np.clip(delta, -cap, cap))
                 ang = delta * ramp
-                c, sn = np.cos(ang), np.sin(ang)
-                d = np.stack([c * inc[:, 0] - sn * inc[:, 1], sn * inc[:, 0] + c * inc[:, 1]], 1)
                 rz = Rotation.from_rotvec(np.stack([0 * ang, 0 * ang, ang], 1))
                 new[:, :3] = (rz * Rotation.from_rotvec(new[:, :3])).as_rotvec()
-                pel = pel.copy()
-                pel[:, :2] = p0[:2] + np.cumsum(d, axis=0)
+                rel = pel - p0
+                rel[:, 2] = 0.0
+                pel = p0 * np.array([1.0, 1.0, 0.0]) + rz.apply(rel) + pel * np.array([0, 0, 1.0])
                 r.turn += abs(delta)
         if cfg.path_keeping > 0 and len(path) >= 2:
             proj, _ = _project(path, pel[:, :2])
