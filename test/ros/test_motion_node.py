@@ -193,10 +193,10 @@ def test_bad_input_and_flood_never_crash(motion_node, ros_node):
     assert first["flood-5"].state == MotionStatus.ACCEPTED  # carol: turn left
     # unreachable: accepted, then FAILED with the planner's reason
     n.wait_for(
-        lambda: any(s.state == MotionStatus.FAILED for s in by_id.get("flood-9", [])),
+        lambda: any(s.request_id == "flood-9" and s.state == MotionStatus.FAILED for s in got),
         what="FAILED for the unreachable goal",
     )
-    failed = [s for s in by_id["flood-9"] if s.state == MotionStatus.FAILED][0]
+    failed = next(s for s in got if s.request_id == "flood-9" and s.state == MotionStatus.FAILED)
     assert "off the map" in failed.reason
     # still alive and answering
     n.wait_for(lambda: any(s.text == "turn right" for s in got), what="the String instruction")
