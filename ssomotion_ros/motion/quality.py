@@ -140,12 +140,14 @@ def evaluate_prior(
     device=None,
     steps: int | None = None,
     max_seconds: float = 10.0,
+    seam_blend: int | None = None,
 ) -> dict:
     """Metrics of the prior on held-out clips vs the real clips.
 
     checkpoint: motion checkpoint (default: shipped). data_dir: CMU folder (default
     ``../shared/data/mocap/cmu``). clips: clip names (default: the checkpoint's holdout).
-    samples: generated motions per clip. For each clip, generation starts from its first
+    samples: generated motions per clip. seam_blend: ``SampleOptions.seam_blend`` (None =
+    the sampler default). For each clip, generation starts from its first
     ``history`` frames and follows its per-window action labels (majority label of each
     window's new frames) for ``min(clip length, max_seconds)``.
     Returns ``{"real": {...}, "generated": {...}, "per_clip": [...], ...}``.
@@ -159,6 +161,8 @@ def evaluate_prior(
     from ssomotion_ros.motion.train import load_clips, window_label
 
     opts = SampleOptions(steps=steps)
+    if seam_blend is not None:
+        opts.seam_blend = seam_blend
 
     loaded = load_checkpoint(checkpoint, device=device)
     sampler = MotionSampler(loaded)
@@ -208,6 +212,8 @@ def evaluate_prior(
         "checkpoint": str(loaded.path),
         "clips": names,
         "samples_per_clip": samples,
+        "ddim_steps": steps or loaded.config.diffusion.sample_steps,
+        "seam_blend": opts.seam_blend,
         "real": _mean_metrics(rows_real),
         "generated": _mean_metrics(rows_gen),
         "per_clip": per_clip,
@@ -215,12 +221,16 @@ def evaluate_prior(
 
 
 def _suite(args) -> dict:
-    return evaluate_prior(
+    kw = dict(
         checkpoint=getattr(args, "checkpoint", None),
         samples=getattr(args, "samples", None) or 2,
         seed=getattr(args, "seed", 0),
         device=getattr(args, "device", None),
     )
+    out = evaluate_prior(**kw)
+    raw = evaluate_prior(**kw, seam_blend=0)
+    out["generated_without_seam_blend"] = raw["generated"]
+    return out
 
 
 #: ``ssomotion eval --suite motion_prior``.

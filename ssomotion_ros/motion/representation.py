@@ -212,6 +212,36 @@ def features_to_joints(
     return torch.stack(pos, dim=-2)
 
 
+def seam_weights(frames: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """(frames,) raised-cosine weights falling from ~1 to ~0: ``0.5 (1 + cos(pi i / (K+1)))``
+    for i = 1..K."""
+    i = torch.arange(1, frames + 1, device=device, dtype=dtype)
+    return 0.5 * (1.0 + torch.cos(torch.pi * i / (frames + 1)))
+
+
+def blend_seam(feats: torch.Tensor, history: int, frames: int) -> torch.Tensor:
+    """Smooth the seam between the known history and the first generated frames.
+
+    feats: (B, T, 135) window-frame features whose first ``history`` (>= 2) frames are
+    the known history. The gap between the first new frame and the constant-velocity
+    continuation of the history, ``delta = 2 f[H-1] - f[H-2] - f[H]``, is added to the
+    first ``frames`` new frames with :func:`seam_weights` (rotations stay valid: 6-D
+    features are re-orthonormalised when decoded). History frames and frames after the
+    blend are unchanged. Returns a new tensor.
+    """
+    if feats.ndim != 3 or feats.shape[-1] != FEATURE_DIM:
+        raise ValueError(f"features must be (B, T, {FEATURE_DIM}), got {tuple(feats.shape)}")
+    H = history
+    K = min(frames, feats.shape[1] - H)
+    if K <= 0 or H < 2:
+        return feats.clone()
+    delta = 2 * feats[:, H - 1] - feats[:, H - 2] - feats[:, H]
+    w = seam_weights(K, feats.device, feats.dtype)
+    out = feats.clone()
+    out[:, H : H + K] = feats[:, H : H + K] + w[None, :, None] * delta[:, None]
+    return out
+
+
 def direction_hint(joints: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
     """The direction hint of a window (DESIGN.md), in the frame of ``joints``.
 

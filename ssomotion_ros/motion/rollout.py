@@ -38,6 +38,10 @@ class SampleOptions:
     control_scale: float = 1.0
     #: DDIM eta (None = the checkpoint's).
     eta: float | None = None
+    #: Frames after the history over which the gap between the history's continuation and
+    #: the first generated frame is blended away (``representation.blend_seam``); 0 = raw
+    #: network output. The shipped model jumps ~10 cm at seams without it (MODEL_CARD.md).
+    seam_blend: int = 8
 
 
 def action_indices(actions, batch: int | None = None, device=None) -> torch.Tensor:
@@ -165,8 +169,10 @@ class MotionSampler:
             control_scale=opt.control_scale,
             generator=generator,
         )
-        feats = self.model.denormalize(x0[:, H:])
-        new = rep.features_to_params(feats, origin, yaw)
+        feats = self.model.denormalize(x0)
+        if opt.seam_blend > 0:
+            feats = rep.blend_seam(feats, H, opt.seam_blend)
+        new = rep.features_to_params(feats[:, H:].contiguous(), origin, yaw)
         return torch.cat([history, new], dim=1)
 
     def rollout(

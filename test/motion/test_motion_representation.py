@@ -77,3 +77,18 @@ def test_bad_inputs_raise():
         rep.features_to_params(torch.zeros(2, 5, 10))
     with pytest.raises(ValueError, match="22"):
         rep.direction_hint(torch.zeros(2, 5, 21, 3), torch.zeros(2, dtype=torch.long))
+
+
+def test_blend_seam_by_hand():
+    f = torch.zeros(1, 12, 135)
+    f[0, :5, 0] = torch.arange(5) * 0.1  # history moves 0.1 per frame
+    f[0, 5:, 0] = 1.0  # the new frames jump to 1.0
+    out = rep.blend_seam(f, 5, 3)
+    delta = 2 * 0.4 - 0.3 - 1.0  # continuation 0.5 minus first new frame
+    w = rep.seam_weights(3)
+    assert torch.allclose(
+        w, torch.tensor([0.5 * (1 + math.cos(math.pi * i / 4)) for i in (1, 2, 3)])
+    )
+    assert torch.allclose(out[0, 5:8, 0], 1.0 + w * delta)
+    assert torch.equal(out[0, :5], f[0, :5]) and torch.equal(out[0, 8:], f[0, 8:])
+    assert torch.equal(rep.blend_seam(f, 5, 0), f)
