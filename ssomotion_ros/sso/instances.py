@@ -14,8 +14,10 @@ Affordances (all map frame):
   the seat centre, 0 when there is no back rest; extent = half sizes of the seat voxels
   along/across the facing direction.
 * lie (beds, sofas): the same surface, kind "lie".
-* approach: a floor point in front of the seat (facing direction) or, for other
-  objects, the nearest side of the bounding box, 0.4 m out.
+* approach: a floor point 0.4 m in front of the seat (facing direction); for other
+  objects, or when the seat front is not walkable, points 0.4 m out from the middle of
+  each bounding-box side that lie on walkable floor, facing the object (one -x side
+  point when none is walkable).
 """
 
 from __future__ import annotations
@@ -112,12 +114,15 @@ def extract_instances(
     vocabulary: Vocabulary,
     cfg: InstanceConfig,
     floor_at=None,
+    free_at=None,
 ) -> list[SceneInstance]:
     """Instances from occupied voxels.
 
     coords: (M, 3) int voxel indices; labels: (M,) int64 majority labels (-1 = none);
     instance: (M,) int64 instance ids (-1 = none); voxel_size: metres;
     floor_at: callable (N, 2) xy -> (N,) floor heights (metres), or None (floor 0).
+    free_at: callable (N, 2) xy -> (N,) bool walkable, or None (approach points are then
+        not checked).
     Returns a list of :class:`SceneInstance`, largest first.
     """
     coords = np.asarray(coords, np.int64)
@@ -184,10 +189,26 @@ def extract_instances(
                     affs.append(Affordance("lie", pos.copy(), yaw, ext.copy()))
                 front = sxy + (ext[0] + 0.4) * np.array([ca, sa])
                 affs.append(Affordance("approach", np.array([front[0], front[1], floor]), yaw))
-        if not any(a.kind == "approach" for a in affs):
-            # nearest bbox side to the object centre's front is unknown: use -x side
-            p = np.array([bmin[0] - 0.4, centroid[1], floor])
-            affs.append(Affordance("approach", p, 0.0))
+        front_ok = any(a.kind == "approach" for a in affs)
+        if front_ok and free_at is not None:
+            front_ok = bool(free_at(affs[-1].position[None, :2])[0])
+        if not front_ok:
+            # approach points 0.4 m out from the middle of each bbox side, facing the
+            # object; only those on walkable floor when that is known
+            cx, cy = (bmin[0] + bmax[0]) / 2, (bmin[1] + bmax[1]) / 2
+            sides = [
+                (bmin[0] - 0.4, cy, 0.0),
+                (bmax[0] + 0.4, cy, math.pi),
+                (cx, bmin[1] - 0.4, math.pi / 2),
+                (cx, bmax[1] + 0.4, -math.pi / 2),
+            ]
+            pts = np.array([[x, y] for x, y, _ in sides])
+            ok = free_at(pts) if free_at is not None else np.ones(4, bool)
+            if not np.any(ok) and not any(a.kind == "approach" for a in affs):
+                ok = np.array([True, False, False, False])  # keep one, even if blocked
+            for (x, y, f), good in zip(sides, ok):
+                if good:
+                    affs.append(Affordance("approach", np.array([x, y, floor]), f))
         out.append(
             SceneInstance(
                 instance_id=inst_id if inst_id >= 0 else 1_000_000 + len(out),

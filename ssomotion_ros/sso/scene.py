@@ -58,6 +58,19 @@ class PointFeatures:
     share: torch.Tensor
 
 
+def _free_lookup(fm: FloorMap, body_radius: float):
+    """xy (N, 2) -> (N,) bool: walkable for ``body_radius`` (False outside the grid)."""
+    walk = fm.walkable(body_radius)
+
+    def free_at(xy):
+        row, col, inside = fm.cell_of(np.asarray(xy, np.float64).reshape(-1, 2))
+        out = np.zeros(len(row), bool)
+        out[inside] = walk[row[inside], col[inside]]
+        return out
+
+    return free_at
+
+
 class SceneModel:
     """Fused SSO of a scene, on ``cuda`` when available, else CPU.
 
@@ -336,6 +349,7 @@ class SceneModel:
                 self.vocabulary,
                 self.config.instances,
                 floor_at=fm.floor_at,
+                free_at=_free_lookup(fm, self.config.maps.body_radius),
             )
 
         return self._derived(self.snapshot(), "instances", build)

@@ -67,3 +67,16 @@ def test_connected_components_without_instance_ids():
     assert sorted(i.num_voxels for i in insts) == [2, 2, 3]
     with pytest.raises(ValueError):
         connected_groups(coords, labels, 7)
+
+
+def test_approach_points_lie_on_walkable_floor(room_model):
+    free, origin, res = room_model.walkable_grid(room_model.config.maps.body_radius)
+    table = _by_name(room_model.instances(), "table")
+    apps = [a for a in table.affordances if a.kind == "approach"]
+    assert len(apps) >= 2
+    for a in apps:
+        i, j = int((a.position[1] - origin[1]) // res), int((a.position[0] - origin[0]) // res)
+        assert free[i, j], a.position
+        # facing the table: the table centre lies ahead
+        d = (table.bbox_min + table.bbox_max)[:2] / 2 - a.position[:2]
+        assert np.cos(np.arctan2(d[1], d[0]) - a.facing) > 0.7
