@@ -123,11 +123,11 @@ class LearnedConfig:
         "out of obstacles of the SSO's SDF (0 = off).",
     )
     foot_lock: float = doc_field(
-        0.0,
+        0.7,
         "Walk: fraction of the grounded (lowest, < 6 cm) foot's horizontal slide removed by "
-        "moving the body against it, applied last (0 = off, 1 = stance foot pinned). Off by "
-        "default: with the shipped checkpoint much of the walk's progress is foot sliding, "
-        "so locking raises contact to 0.98 but stalls the walk (docs/synthesis_eval.md).",
+        "moving the body against it, before path keeping (0 = off, 1 = stance foot pinned). "
+        "Trades speed for contact: part of the network's progress is foot sliding "
+        "(docs/synthesis_eval.md).",
     )
     arrive_radius: float = doc_field(
         0.6, "Walk: within this distance of the goal (m) the arrival assist applies."
@@ -962,6 +962,8 @@ class LearnedSynthesizer:
                 rel[:, 2] = 0.0
                 pel = p0 * np.array([1.0, 1.0, 0.0]) + rz.apply(rel) + pel * np.array([0, 0, 1.0])
                 r.turn += abs(delta)
+        if cfg.foot_lock > 0:
+            new, pel = self._foot_lock(r.history[-1], new, pel, ph)
         if cfg.path_keeping > 0 and len(path) >= 2:
             proj, _ = _project(path, pel[:, :2])
             off = pel[-1, :2] - proj[-1]
@@ -982,8 +984,6 @@ class LearnedSynthesizer:
         if cfg.push_out > 0:
             new, pel, moved = self._push_out(new, pel, sdf)
             r.shift += moved
-        if cfg.foot_lock > 0:
-            new, pel = self._foot_lock(r.history[-1], new, pel, ph)
         return new, pel
 
     def _foot_lock(self, prev: np.ndarray, new: np.ndarray, pel: np.ndarray, ph: _Phase):
