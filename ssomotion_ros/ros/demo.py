@@ -284,18 +284,26 @@ def run_demo(cfg: DemoConfig, ros_args=()) -> int:
             need = _needed_classes(script)
             print(f"[demo] mapping the room until it shows: {', '.join(sorted(need))}")
 
+            history: list[int] = []
+
             def mapped() -> bool:
+                """The needed objects are in the map and it stopped growing (< 1 % more
+                occupied voxels over the last 3 s): the survey has covered the room."""
                 if not shared.scene_ready():
                     return False
-                names = {i.name.split()[-1] for i in shared.scene_model.instances()}
-                return need <= names
+                scene = shared.scene_model
+                history.append(len(scene.occupied_voxels()[0]))
+                names = {i.name.split()[-1] for i in scene.instances()}
+                settled = len(history) > 3 and history[-1] <= 1.01 * history[-4]
+                return need <= names and settled
 
             ok = _wait(mapped, cfg.map_timeout_s, stop, poll=1.0)
             report["map_ready_s"] = round(time.monotonic() - t0, 1)
+            report["map_voxels"] = history[-1] if history else 0
             if not ok:
                 print(
                     f"[demo] warning: after {cfg.map_timeout_s:.0f} s the map still lacks "
-                    "some objects; sending the instructions anyway"
+                    "some objects or is still growing; sending the instructions anyway"
                 )
             pub_ready = _wait(lambda: driver.pub.get_subscription_count() > 0, 15.0, stop)
             if not pub_ready:

@@ -10,8 +10,18 @@ from ssomotion_ros.msg import Instruction, MotionStatus
 RELIABLE = QoSProfile(depth=300, reliability=ReliabilityPolicy.RELIABLE)
 
 
-def test_say_wait_gets_rejected_no_scene(start_bringup, ssomotion):
-    b = start_bringup()
+INSTRUCTION_ONLY_GRAPH = """
+nodes:
+  - name: ssomotion_instruction
+    executable: instruction_node
+    plugin: ssomotion_ros.ros.instruction_node:InstructionNode
+"""
+
+
+def test_say_wait_gets_rejected_no_scene(start_bringup, ssomotion, tmp_path):
+    graph = tmp_path / "graph.yaml"
+    graph.write_text(INSTRUCTION_ONLY_GRAPH)
+    b = start_bringup("--graph", str(graph))
     proc = ssomotion("say", "walk to the sofa", "--agent", "alice", "--wait", "--timeout", "20")
     assert proc.returncode == 1, proc.stdout + proc.stderr  # 1 = final state REJECTED
     assert "alice: REJECTED" in proc.stdout
@@ -20,8 +30,12 @@ def test_say_wait_gets_rejected_no_scene(start_bringup, ssomotion):
     assert b.stop() == 0  # SIGTERM -> clean shutdown, exit code 0
 
 
-def test_instruction_msg_and_string_and_bad_input(start_bringup, ros_node):
-    start_bringup("--ros-args", "-p", "ssomotion_instruction:max_text_length:=40")
+def test_instruction_msg_and_string_and_bad_input(start_bringup, ros_node, tmp_path):
+    graph = tmp_path / "graph.yaml"
+    graph.write_text(INSTRUCTION_ONLY_GRAPH)
+    start_bringup(
+        "--graph", str(graph), "--ros-args", "-p", "ssomotion_instruction:max_text_length:=40"
+    )
     n = ros_node("ssomotion_test_client")
     got: list[MotionStatus] = []
     n.node.create_subscription(MotionStatus, "/ssomotion/status", got.append, RELIABLE)
