@@ -60,9 +60,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(ros_args)}")
     args.ros_args = ros_args
     try:
-        return int(args._run(args) or 0)
+        rc = int(args._run(args) or 0)
     except KeyboardInterrupt:
-        return 130
+        rc = 130
+    if argv is None and getattr(args, "fast_exit", False):
+        # Commands that ran nodes have shut them down cleanly by now; the interpreter's
+        # own teardown (torch, the text model) can take 5-13 s more, so skip it.
+        import logging
+        import os
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    return rc
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "ROS arguments go last: ssomotion bringup --ros-args -p "
         "ssomotion_instruction:max_text_length:=200 -r /ssomotion/status:=/status"
     )
-    parser.set_defaults(accepts_ros_args=True)
+    parser.set_defaults(accepts_ros_args=True, fast_exit=True)
 
 
 def run(args: argparse.Namespace) -> int:

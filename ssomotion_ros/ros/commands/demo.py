@@ -42,7 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "Exit code 0 when every scripted instruction ended as expected (3 SUCCEEDED, 1 "
         "REJECTED). ROS arguments go last (--ros-args -p NODE:name:=value)."
     )
-    parser.set_defaults(accepts_ros_args=True)
+    parser.set_defaults(accepts_ros_args=True, fast_exit=True)
 
 
 def run(args: argparse.Namespace) -> int:
