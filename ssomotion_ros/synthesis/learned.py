@@ -129,6 +129,11 @@ class LearnedConfig:
         "Trades speed for contact: part of the network's progress is foot sliding "
         "(docs/synthesis_eval.md).",
     )
+    lock_min_progress: float = doc_field(
+        0.15,
+        "Walk: the foot lock of a window is lowered so the window still advances at least "
+        "this many metres along the path (when the network's own motion does).",
+    )
     arrive_radius: float = doc_field(
         0.6, "Walk: within this distance of the goal (m) the arrival assist applies."
     )
@@ -963,7 +968,7 @@ class LearnedSynthesizer:
                 pel = p0 * np.array([1.0, 1.0, 0.0]) + rz.apply(rel) + pel * np.array([0, 0, 1.0])
                 r.turn += abs(delta)
         if cfg.foot_lock > 0:
-            new, pel = self._foot_lock(r.history[-1], new, pel, ph)
+            new, pel = self._foot_lock(r.history[-1], new, pel, path, p0)
         if cfg.path_keeping > 0 and len(path) >= 2:
             proj, _ = _project(path, pel[:, :2])
             off = pel[-1, :2] - proj[-1]
@@ -986,24 +991,34 @@ class LearnedSynthesizer:
             r.shift += moved
         return new, pel
 
-    def _foot_lock(self, prev: np.ndarray, new: np.ndarray, pel: np.ndarray, ph: _Phase):
-        """Move the body against its grounded foot's horizontal slide (fraction
-        ``foot_lock``), frame by frame (the shift accumulates). prev: (69,) last history
-        frame; new: (T, 69); pel: (T, 3). Returns (new, pel)."""
+    def _foot_lock(self, prev, new, pel, path, p0):
+        """Move the body against its grounded foot's horizontal slide, frame by frame (the
+        shift accumulates), by the fraction ``foot_lock`` — lowered for this window when
+        the locked window would progress less than ``lock_min_progress`` metres along the
+        path. prev: (69,) last history frame; new: (T, 69); pel: (T, 3); path: (K, 2);
+        p0: (3,) last history pelvis. Returns (new, pel)."""
         from ssomotion_ros.eval.metrics import FOOT_JOINTS
 
         cfg = self.config
         allp = np.concatenate([prev[None], new]).astype(np.float32)
         feet = forward_kinematics_np(allp)[:, list(FOOT_JOINTS)].astype(np.float64)  # (T+1,4,3)
-        floor = float(np.min(feet[0, :, 2]))  # the feet's level at the window start
-        h = feet[..., 2] - min(floor, float(np.min(feet[..., 2])))
-        cum = np.zeros(2)
-        pel = pel.copy()
+        h = feet[..., 2] - float(np.min(feet[..., 2]))
+        slide = np.zeros((len(new), 2))
         for k in range(1, len(allp)):
             f = int(np.argmin(h[k]))
             if h[k, f] < 0.06 and h[k - 1, f] < 0.06:
-                cum = cum - cfg.foot_lock * (feet[k, f, :2] - feet[k - 1, f, :2])
-            pel[k - 1, :2] += cum
+                slide[k - 1] = feet[k, f, :2] - feet[k - 1, f, :2]
+        cum = -np.cumsum(slide, axis=0)  # shift per frame for lock = 1
+        lock = cfg.foot_lock
+        if len(path) >= 2:
+            s0 = _arc_of(path, p0[:2])
+            p_free = _arc_of(path, pel[-1, :2]) - s0
+            p_full = _arc_of(path, pel[-1, :2] + cum[-1]) - s0
+            want = min(cfg.lock_min_progress, p_free)
+            if p_free - p_full > 1e-6 and p_free - lock * (p_free - p_full) < want:
+                lock = max(0.0, (p_free - want) / (p_free - p_full))
+        pel = pel.copy()
+        pel[:, :2] += lock * cum
         _set_pelvis(new, pel)
         return new, pel
 
