@@ -19,11 +19,15 @@ heavy runs on the executor.
 
 Scene: the process's ``SharedState.scene_model`` (the mapper's). Running alone, the node
 can build one itself from ``scene_file`` (a saved SceneModel) or ``scene_prompt`` (a
-generated room), in the background.
+generated room), in the background, or fuse semantic clouds from ``cloud_topic``: then it
+composes an embedded :class:`~ssomotion_ros.ros.mapper_node.MapperNode` (node
+``<name>_mapper``, parameters ``mapper.*`` of this node, spun by its own executor thread)
+that shares this process's SceneModel; fusion is the mapper's, not re-implemented here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import sys
@@ -32,13 +36,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from nav_msgs.msg import Path
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from visualization_msgs.msg import Marker, MarkerArray
 
-from ssomotion_ros.config_fields import doc_field
+from ssomotion_ros.config_fields import doc_field, field_docs
 from ssomotion_ros.instructions import InstructionConfig, RequestIntake
 from ssomotion_ros.msg import HumanMotion, Instruction, MotionStatus, People
 from ssomotion_ros.ros import conversions as conv
@@ -65,6 +70,13 @@ class MotionNodeConfig:
     )
     scene_seed: int = doc_field(0, "Seed of the generated room.")
     scene_file: str = doc_field("", "A map saved by SceneModel.save, used when running alone.")
+    cloud_topic: str = doc_field(
+        "",
+        "Running alone (no shared scene, no scene_prompt/scene_file): fuse semantic "
+        "PointCloud2 from this topic with an embedded mapper node <name>_mapper, configured "
+        "by this node's mapper.* parameters (the mapper's, e.g. mapper.vocabulary_path). "
+        "'' = off.",
+    )
     playback_rate: float = doc_field(30.0, "Playback and people/joint-state rate, Hz.")
     body_style: str = doc_field("mesh", "Body markers: 'mesh', 'skeleton' or 'both'.")
     mesh_faces: int = doc_field(400, "Triangles of the decimated body mesh marker.")
@@ -118,6 +130,31 @@ class _AgentOutputs:
         self.mesh_due = 0.0
 
 
+class _NodeSpinner:
+    """Spins one node with its own SingleThreadedExecutor in a daemon thread (the
+    embedded mapper: the bringup's executor only knows the graph's nodes)."""
+
+    def __init__(self, node: Node):
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.node = node
+        self.executor = SingleThreadedExecutor(context=node.context)
+        self.executor.add_node(node)
+        self._thread = threading.Thread(target=self._spin, name="mapper-executor", daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001 - context shutdown ends the spin
+            pass
+
+    def stop(self) -> None:
+        self.executor.shutdown()
+        self._thread.join(timeout=5.0)
+        self.node.destroy_node()
+
+
 class MotionNode(Node):
     """See the module docstring. ``shared`` is the process's :class:`SharedState`."""
 
@@ -133,6 +170,10 @@ class MotionNode(Node):
         self.cfg = declare_config(self, MotionNodeConfig)
         self.acfg = declare_config(self, AgentConfig, prefix="agents.")
         self.bcfg = declare_config(self, BaselineConfig, prefix="baseline.")
+        self.mapper = None  # the embedded MapperNode when fusing cloud_topic itself
+        self._mapper_runner = None
+        if self.cfg.cloud_topic:
+            self._start_mapper()
         self.intake = RequestIntake(self.icfg, id_prefix=self.get_name())
         qos = QoSProfile(depth=self.icfg.queue_depth, reliability=ReliabilityPolicy.RELIABLE)
         self.status_pub = self.create_publisher(MotionStatus, self.icfg.status_topic, qos)
@@ -187,6 +228,56 @@ class MotionNode(Node):
         )
 
     # -- scene ---------------------------------------------------------------------------
+    def _start_mapper(self) -> None:
+        """Compose the embedded mapper that fuses ``cloud_topic`` into this process's
+        SceneModel (only when no scene is shared and none is generated or loaded)."""
+        if self.shared.scene_model is not None or self.cfg.scene_prompt or self.cfg.scene_file:
+            why = (
+                "a scene is already shared"
+                if self.shared.scene_model is not None
+                else "scene_prompt/scene_file is set"
+            )
+            self.get_logger().warning(f"cloud_topic {self.cfg.cloud_topic!r} ignored: {why}")
+            return
+        from rclpy.parameter import Parameter
+
+        from ssomotion_ros.ros.mapper_node import MapperNode
+        from ssomotion_ros.sso.config import MapperConfig
+
+        overrides = {"cloud_topic": self.cfg.cloud_topic, "frame_id": self.icfg.frame_id}
+        docs = field_docs(MapperConfig)
+        defaults = MapperConfig()
+        for f in dataclasses.fields(MapperConfig):
+            default = getattr(defaults, f.name)
+            if f.name in overrides or default is None or isinstance(default, (tuple, dict)):
+                continue  # cloud_topic and frame_id are this node's
+            if isinstance(default, list) and not default:
+                continue
+            desc = ParameterDescriptor(
+                description=f"Embedded mapper: {docs.get(f.name, '')}",
+                dynamic_typing=isinstance(default, float),  # accept 0 for 0.0
+            )
+            self.declare_parameter("mapper." + f.name, default, desc)
+            value = self.get_parameter("mapper." + f.name).value
+            if isinstance(default, float):
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ValueError(f"parameter mapper.{f.name} must be a number, got {value!r}")
+                value = float(value)
+            overrides[f.name] = value
+        params = [Parameter(k, value=v) for k, v in overrides.items()]
+        self.mapper = MapperNode(
+            f"{self.get_name()}_mapper",
+            shared=self.shared,
+            context=self.context,
+            parameter_overrides=params,
+            namespace=self.get_namespace(),
+        )
+        self._mapper_runner = _NodeSpinner(self.mapper)
+        self.get_logger().info(
+            f"no shared scene: fusing {self.cfg.cloud_topic} with the embedded mapper "
+            f"{self.mapper.get_fully_qualified_name()}"
+        )
+
     def _scene(self):
         return self.shared.scene_model if self.shared.scene_ready() else None
 
@@ -324,9 +415,15 @@ class MotionNode(Node):
             self._tf.sendTransform([conv.pelvis_transform(f, stamp, fid) for f in frames.values()])
 
     def destroy_node(self) -> None:
-        self._stop.set()
-        self.manager.shutdown()
-        if self._publisher.is_alive():
+        # also called on a node whose __init__ failed half-way (context shutdown)
+        if hasattr(self, "_stop"):
+            self._stop.set()
+        if getattr(self, "_mapper_runner", None) is not None:
+            self._mapper_runner.stop()  # executor first, then the mapper node
+            self._mapper_runner = None
+        if hasattr(self, "manager"):
+            self.manager.shutdown()
+        if hasattr(self, "_publisher") and self._publisher.is_alive():
             self._publisher.join(timeout=2.0)
         # remove the bodies from RViz
         try:
