@@ -476,6 +476,11 @@ class LearnedSynthesizer:
             self._scene_cache[key] = hit
         return hit
 
+    def grid(self, scene):
+        """The walkable grid (``WalkableGrid``, clearance ``clearance_radius``) this generator
+        plans on, cached per scene version (the agent manager re-checks paths on it)."""
+        return self._scene_products(scene)[0]
+
     def _use_reduction(self, scene) -> None:
         """Give the scene the semantic reduction the checkpoint's scene branch was trained
         with (when it stores one), so tri-plane semantics match training."""

@@ -227,3 +227,11 @@ def test_default_checkpoint_walks_to_a_goal(room, synth):
     pel = np.concatenate([w.pelvis for w in wins])
     assert np.min(np.linalg.norm(pel[:, :2] - goal, axis=1)) < 0.2, wins[-1].note
     assert math.isfinite(syn.last_first_window_s)
+
+
+def test_grid_is_the_planning_grid(room, learned):
+    model, _ = room
+    g = learned.grid(model)
+    free, origin, res = model.walkable_grid(learned.config.clearance_radius)
+    assert np.array_equal(g.free, free) and np.allclose(g.origin_xy, origin) and g.resolution == res
+    assert learned.grid(model) is g  # cached per scene version
