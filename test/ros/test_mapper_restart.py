@@ -13,6 +13,7 @@ import signal
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
 from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
 
 from ssomotion_ros.ros.pointcloud import pointcloud2_to_array
 from ssomotion_ros.sso.scene import SceneModel
@@ -87,7 +88,19 @@ def test_motion_node_survives_mapper_kill_and_restart(start_bringup, ssomotion, 
         lambda m: sizes.append(len(pointcloud2_to_array(m))),
         LATCHED,
     )
-    n.wait_for(lambda: sizes and sizes[-1] > 1000, timeout=40, what="B's map from A's clouds")
+    names_b: set[str] = set()
+    n.node.create_subscription(
+        MarkerArray,
+        "/motion_map/instances",
+        lambda m: names_b.update(k.text.split(" #")[0] for k in m.markers if k.text),
+        LATCHED,
+    )
+    goals = {"bookshelf", "sofa", "chair"}
+    n.wait_for(
+        lambda: sizes and sizes[-1] > 1000 and goals <= names_b,
+        timeout=40,
+        what="B's map (voxels and the goal objects) from A's clouds",
+    )
 
     proc, out = _say(ssomotion, "walk to the bookshelf", "alice")
     assert proc.returncode == 0 and "final: SUCCEEDED" in out, out
