@@ -142,6 +142,9 @@ class LearnedConfig:
         "Walk: most metres per window the pelvis is moved toward the goal inside "
         "arrive_radius, when the network's own steps fall short (0 = off).",
     )
+    push_out_transitions: bool = doc_field(
+        True, "Sit/lie: push-out also on the in-between frames (fading to 0 at the target)."
+    )
     interaction_windows: int = doc_field(
         2, "Most windows of a sit / lie / stand_up transition (25 new frames each)."
     )
@@ -940,6 +943,14 @@ class LearnedSynthesizer:
                 r.shift += float(np.linalg.norm(err)) * cfg.contact_settle
                 phase_done = True
             _set_pelvis(new, pel)
+            if cfg.push_out > 0 and cfg.push_out_transitions and ph.kind in ("sit", "lie"):
+                # the in-between may sweep through the furniture's edge: push those frames
+                # out, fading to nothing at the window's end (the fitted target stays exact)
+                _, sdf = self._scene_products(scene)
+                _, pushed, _ = self._push_out(new.copy(), pel.copy(), sdf)
+                fade = 1.0 - _smoothstep((np.arange(len(new)) + 1.0) / len(new))
+                pel = pel + (pushed - pel) * fade[:, None]
+                _set_pelvis(new, pel)
         acts = [ph.kind] * len(new)
         return self._emit(r, new, acts, phase_done)
 
