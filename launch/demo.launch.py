@@ -4,8 +4,8 @@ Builds the launch description from the same graph spec as ``ssomotion bringup``
 (``config/demo.yaml``): one Node action per graph node, with its parameters and
 remappings, plus the demo's scripted instructions (``demo_driver``) and RViz. Each node
 runs as its own process here (``lib/ssomotion_ros/<executable>``), so the motion node
-gets the scene from its own ``scene_prompt`` instead of sharing the mapper's
-SceneModel as it does in one process. Needs a ROS 2 install with ``launch``/
+fuses the mapper's input clouds itself (``cloud_topic``, its embedded mapper) instead of
+sharing the mapper's SceneModel as it does in one process. Needs a ROS 2 install with ``launch``/
 ``launch_ros`` (not on PyPI); without one, ``ssomotion demo`` / ``ssomotion bringup``
 start the same graph in one process.
 
@@ -34,20 +34,26 @@ def _nodes(context):
     use_sim_time = LaunchConfiguration("use_sim_time").perform(context).lower() == "true"
     prompt = LaunchConfiguration("prompt").perform(context)
     agents = int(LaunchConfiguration("agents").perform(context))
-    scene_prompt = prompt
+    mapper = {}
     actions = []
     for spec in graph.nodes:
         params = dict(spec.parameters)
-        if spec.plugin.endswith(":SceneNode"):
-            params["prompt"] = prompt or params.get("prompt", "")
-            scene_prompt = params["prompt"]
+        if spec.plugin.endswith(":SceneNode") and prompt:
+            params["prompt"] = prompt
+        if spec.plugin.endswith(":MapperNode"):
+            mapper = params
         params["use_sim_time"] = use_sim_time
         actions.append((spec, params))
     out = []
     for spec, params in actions:
-        if spec.plugin.endswith(":MotionNode") and scene_prompt:
-            # Separate processes share no SceneModel: the motion node builds its own.
-            params.setdefault("scene_prompt", scene_prompt)
+        if spec.plugin.endswith(":MotionNode") and mapper:
+            # Separate processes share no SceneModel: the motion node fuses the same
+            # clouds with its embedded mapper (which publishes nothing itself).
+            params.setdefault("cloud_topic", mapper.get("cloud_topic", "/semantic_pointcloud"))
+            for key in ("vocabulary_path", "voxel_size", "layout"):
+                if key in mapper:
+                    params.setdefault(f"mapper.{key}", mapper[key])
+            params.setdefault("mapper.publish_rate", 0.0)
         out.append(
             Node(
                 package="ssomotion_ros",
