@@ -5,9 +5,12 @@ from ssomotion_ros.graph_spec import default_graph_path, load_graph
 
 def test_default_graph_loads():
     g = load_graph(default_graph_path())
-    assert g.nodes and g.node("ssomotion_instruction").executable == "instruction_node"
+    assert [n.name for n in g.nodes] == ["ssomotion_scene", "ssomotion_mapper", "ssomotion_motion"]
+    assert g.node("ssomotion_motion").executable == "motion_node"
     params = g.params_file_dict()
-    assert params["ssomotion_instruction"]["ros__parameters"]["default_agent"] == "human_0"
+    assert params["ssomotion_motion"]["ros__parameters"]["default_agent"] == "human_0"
+    with pytest.raises(KeyError, match="no node 'nope'"):
+        g.node("nope")
 
 
 @pytest.mark.parametrize(

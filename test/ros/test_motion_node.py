@@ -3,10 +3,6 @@ topics, statuses, HumanMotion windows, people, paths and body markers."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,6 +10,7 @@ import pytest
 import yaml
 from nav_msgs.msg import Path as PathMsg
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from ros_helpers import Bringup
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
@@ -22,76 +19,38 @@ from ssomotion_ros.msg import HumanMotion, Instruction, MotionStatus, People
 
 pytestmark = pytest.mark.dds
 
-REPO = Path(__file__).resolve().parents[2]
-SSOMOTION = [sys.executable, "-m", "ssomotion_ros.cli.main"]
 RELIABLE = QoSProfile(depth=500, reliability=ReliabilityPolicy.RELIABLE)
 PROMPT = "a bedroom with a bed, a desk and a chair"
 FINAL = {MotionStatus.REJECTED, MotionStatus.SUCCEEDED, MotionStatus.FAILED, MotionStatus.CANCELLED}
 
 
-class MotionProcess:
-    """``ssomotion bringup`` of a graph holding only the motion node (own generated room),
-    shared by the tests of this module (start-up loads the room, clips and text encoder)."""
-
-    def __init__(self, tmp_path):
-        spec = {
-            "nodes": [
-                {
-                    "name": "ssomotion_motion",
-                    "executable": "motion_node",
-                    "plugin": "ssomotion_ros.ros.motion_node:MotionNode",
-                    "parameters": {"scene_prompt": PROMPT, "body_style": "both"},
-                }
-            ]
-        }
-        graph = tmp_path / "graph.yaml"
-        graph.write_text(yaml.safe_dump(spec))
-        self.log_path = tmp_path / "motion.log"
-        self._log = open(self.log_path, "w")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [*SSOMOTION, "bringup", "--graph", str(graph)],
-            cwd=REPO,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def wait_for_log(self, text: str, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.log():
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"exited ({self.proc.returncode}):\n{self.log()}")
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} not in the log within {timeout} s:\n{self.log()}")
-
-    def stop(self, timeout: float = 40.0) -> int:
-        """SIGTERM; the node shuts down cleanly (the interpreter's own teardown after
-        loading the text encoder takes several seconds on a busy machine)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError(f"no exit within {timeout} s:\n{self.log()}") from None
-        self._log.close()
-        return self.proc.returncode
+def _motion_graph(tmp_path) -> Path:
+    """A graph holding only the motion node, with its own generated room."""
+    spec = {
+        "nodes": [
+            {
+                "name": "ssomotion_motion",
+                "executable": "motion_node",
+                "plugin": "ssomotion_ros.ros.motion_node:MotionNode",
+                "parameters": {"scene_prompt": PROMPT, "body_style": "both"},
+            }
+        ]
+    }
+    graph = tmp_path / "graph.yaml"
+    graph.write_text(yaml.safe_dump(spec))
+    return graph
 
 
 @pytest.fixture(scope="module")
 def motion_node(tmp_path_factory):
-    p = MotionProcess(tmp_path_factory.mktemp("motion_node"))
+    tmp = tmp_path_factory.mktemp("motion_node")
+    # shared by the tests of this module: start-up loads the room, clips and text encoder
+    p = Bringup("bringup", "--graph", str(_motion_graph(tmp)), log_path=tmp / "motion.log")
     try:
-        p.wait_for_log("motion node ready")
+        p.wait_for_log("motion node ready", timeout=120.0)
         yield p
     finally:
-        rc = p.stop()
+        rc = p.stop(timeout=40.0)
     assert rc == 0, p.log()
 
 
