@@ -120,8 +120,13 @@ class StopOnSignal:
             signal.signal(s, h)
 
 
-def spin_until_signal(nodes: list, on_ready: Callable[[], None] | None = None) -> int:
-    """Spin ``nodes`` in a SingleThreadedExecutor until SIGINT/SIGTERM; clean shutdown."""
+def spin_until_signal(
+    nodes: list,
+    on_ready: Callable[[], None] | None = None,
+    on_stop: Callable[[], None] | None = None,
+) -> int:
+    """Spin ``nodes`` in a SingleThreadedExecutor until SIGINT/SIGTERM; clean shutdown.
+    ``on_stop`` runs after the executor stopped and before the nodes are destroyed."""
     runner = ExecutorThread(nodes)
     with StopOnSignal(runner.stopped) as stop:
         if on_ready:
@@ -130,6 +135,9 @@ def spin_until_signal(nodes: list, on_ready: Callable[[], None] | None = None) -
             while not stop.wait(0.2):
                 pass
         finally:
+            runner.shutdown_executor()
+            if on_stop:
+                on_stop()
             runner.stop()
     return 0
 
@@ -164,16 +172,35 @@ def create_graph_nodes(
     return nodes, shared
 
 
-def run_graph(graph: GraphSpec, ros_args: Sequence[str] = (), only: Sequence[str] = ()) -> int:
+def run_graph(
+    graph: GraphSpec,
+    ros_args: Sequence[str] = (),
+    only: Sequence[str] = (),
+    record: str | Path | None = None,
+) -> int:
     """Create every node of ``graph`` (or those named in ``only``) and spin them until
-    SIGINT/SIGTERM."""
+    SIGINT/SIGTERM; with ``record``, also write the main topics to a rosbag2 there."""
+    if record is not None and Path(record).exists():
+        raise ValueError(f"bag folder {record} exists already: choose a new path")
     nodes, _shared = create_graph_nodes(graph, ros_args, only)
     names = ", ".join(n.get_name() for n in nodes)
+    recorder = None
+    if record is not None:
+        from ssomotion_ros.ros.recorder import DEFAULT_TOPICS, TopicRecorder
+
+        rec_node = rclpy.create_node("ssomotion_recorder")
+        nodes.append(rec_node)
+        recorder = TopicRecorder(rec_node, record, DEFAULT_TOPICS)
 
     def ready():
         nodes[0].get_logger().info(f"bringup ready: {names} (Ctrl-C to stop)")
 
-    return spin_until_signal(nodes, ready)
+    def stopped():
+        if recorder is not None:
+            counts = recorder.close()
+            log.info("bag %s: %s", record, counts)
+
+    return spin_until_signal(nodes, ready, stopped)
 
 
 def run_nodes(classes: list[type], args: Sequence[str] | None = None) -> int:

@@ -27,7 +27,7 @@ from ssomotion_ros.graph_spec import GraphSpec, load_graph
 from ssomotion_ros.msg import HumanMotion, Instruction, MotionStatus
 from ssomotion_ros.ros.bringup import ExecutorThread, StopOnSignal, create_graph_nodes
 from ssomotion_ros.ros.conversions import path_to_array, window_from_msg
-from ssomotion_ros.ros.recorder import TopicRecorder
+from ssomotion_ros.ros.recorder import DEFAULT_TOPICS, TopicRecorder
 from ssomotion_ros.ros.say import FINAL_STATES, STATE_NAMES
 
 log = logging.getLogger("ssomotion.demo")
@@ -38,17 +38,6 @@ DEFAULT_SCRIPT: tuple[tuple[str, str, str], ...] = (
     ("bob", "sit on the chair nearest to the bed", "SUCCEEDED"),
     ("carol", "lie on the bed", "SUCCEEDED"),
     ("dave", "sit on the piano", "REJECTED"),
-)
-
-#: Topics written to the bag. Left out, for size: the raw semantic clouds (~2 MB each;
-#: the fused occupancy is recorded) and the body mesh markers (rebuilt from HumanMotion).
-RECORDED_TOPICS = (
-    "/ssomotion/sso/occupancy",
-    "/ssomotion/sso/instances",
-    "/ssomotion/instruction_msg",
-    "/ssomotion/status",
-    "/ssomotion/motion",
-    "/ssomotion/people",
 )
 
 _GOAL_XY = re.compile(r"at \((-?[\d.]+), (-?[\d.]+)")
@@ -69,6 +58,9 @@ class DemoConfig:
     agents: int = 3
     #: Record a rosbag2 (MCAP) of the demo's topics.
     record: bool = True
+    #: Folder of the bag ("" = OUT/bag, replaced on every run; a given folder must not
+    #: exist yet).
+    record_dir: str = ""
     #: Render the PNG pictures and the GIF.
     pictures: bool = True
     #: Seconds to wait for the map to show the objects the script needs.
@@ -275,12 +267,12 @@ def run_demo(cfg: DemoConfig, ros_args=()) -> int:
     try:
         with StopOnSignal(stop):
             if cfg.record:
-                bag = out / "bag"
-                if bag.exists():
+                bag = Path(cfg.record_dir) if cfg.record_dir else out / "bag"
+                if not cfg.record_dir and bag.exists():
                     import shutil
 
                     shutil.rmtree(bag)
-                recorder = TopicRecorder(driver, bag, list(RECORDED_TOPICS))
+                recorder = TopicRecorder(driver, bag, DEFAULT_TOPICS)
             need = _needed_classes(script)
             print(f"[demo] mapping the room until it shows: {', '.join(sorted(need))}")
 
@@ -454,6 +446,7 @@ def config_from_args(args) -> DemoConfig:
         seed=args.seed,
         agents=args.agents,
         record=not args.no_record,
+        record_dir=str(args.record or ""),
         pictures=not args.no_pictures,
         graph=str(args.graph or ""),
     )

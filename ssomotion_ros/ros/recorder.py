@@ -14,6 +14,19 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from ssomotion_ros.recording import BagWriter
 
+#: What ``--record`` writes by default. Left out, for size: the raw semantic clouds
+#: (~2 MB each; the fused occupancy is recorded) and the body mesh markers (rebuilt from
+#: HumanMotion by any viewer).
+DEFAULT_TOPICS = {
+    "/ssomotion/sso/occupancy": "sensor_msgs/msg/PointCloud2",
+    "/ssomotion/sso/instances": "visualization_msgs/msg/MarkerArray",
+    "/ssomotion/instruction": "std_msgs/msg/String",
+    "/ssomotion/instruction_msg": "ssomotion_ros/msg/Instruction",
+    "/ssomotion/status": "ssomotion_ros/msg/MotionStatus",
+    "/ssomotion/motion": "ssomotion_ros/msg/HumanMotion",
+    "/ssomotion/people": "ssomotion_ros/msg/People",
+}
+
 
 def message_class(msgtype: str):
     """``"pkg/msg/Name"`` -> the rclpy message class."""
@@ -22,14 +35,21 @@ def message_class(msgtype: str):
 
 
 class TopicRecorder:
-    """Attach to ``node``; records ``topics`` into ``path`` until :meth:`close`."""
+    """Attach to ``node``; records ``topics`` into ``path`` until :meth:`close`.
 
-    def __init__(self, node: Node, path: str | Path, topics: list[str], depth: int = 100):
+    ``topics``: topic names (their types are discovered from the graph), or a dict of
+    topic -> ``"pkg/msg/Name"`` (subscribed at once, before any publisher exists).
+    """
+
+    def __init__(self, node: Node, path: str | Path, topics, depth: int = 100):
         self.node = node
         self.writer = BagWriter(path)
         self.wanted = list(dict.fromkeys(topics))
         self._subs: dict[str, object] = {}
         self._qos = QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
+        if isinstance(topics, dict):
+            for topic, msgtype in topics.items():
+                self._subscribe(topic, msgtype)
         self._timer = node.create_timer(0.5, self._discover)
         self._discover()
         node.get_logger().info(f"recording {len(self.wanted)} topics to {self.writer.path}")
@@ -39,19 +59,21 @@ class TopicRecorder:
         for topic in self.wanted:
             if topic in self._subs or topic not in known:
                 continue
-            msgtype = known[topic][0]
-            try:
-                cls = message_class(msgtype)
-            except (ImportError, AttributeError, ValueError) as exc:
-                self.node.get_logger().warn(f"cannot record {topic} ({msgtype}): {exc}")
-                self._subs[topic] = None
-                continue
+            self._subscribe(topic, known[topic][0])
 
-            def _cb(data: bytes, topic=topic, msgtype=msgtype) -> None:
-                now = self.node.get_clock().now().nanoseconds
-                self.writer.write(topic, msgtype, now, data)
+    def _subscribe(self, topic: str, msgtype: str) -> None:
+        try:
+            cls = message_class(msgtype)
+        except (ImportError, AttributeError, ValueError) as exc:
+            self.node.get_logger().warn(f"cannot record {topic} ({msgtype}): {exc}")
+            self._subs[topic] = None
+            return
 
-            self._subs[topic] = self.node.create_subscription(cls, topic, _cb, self._qos, raw=True)
+        def _cb(data: bytes) -> None:
+            now = self.node.get_clock().now().nanoseconds
+            self.writer.write(topic, msgtype, now, data)
+
+        self._subs[topic] = self.node.create_subscription(cls, topic, _cb, self._qos, raw=True)
 
     def close(self) -> dict[str, int]:
         """Stop recording and finalise the bag; returns messages written per topic."""

@@ -74,3 +74,21 @@ def test_say_without_subscriber_times_out(ssomotion):
     proc = ssomotion("say", "walk", "--discovery-timeout", "1")
     assert proc.returncode == 3
     assert "no subscriber" in proc.stderr
+
+
+def test_bringup_records_a_bag(start_bringup, ssomotion, tmp_path):
+    from ssomotion_ros.recording import read_bag
+
+    graph = tmp_path / "graph.yaml"
+    graph.write_text(INSTRUCTION_ONLY_GRAPH)
+    bag = tmp_path / "bag"
+    b = start_bringup("--graph", str(graph), "--record", str(bag))
+    proc = ssomotion("say", "walk to the sofa", "--agent", "erin", "--wait", "--timeout", "20")
+    assert "erin: REJECTED" in proc.stdout, proc.stdout + proc.stderr
+    assert b.stop() == 0
+    got = [(t, m) for t, _, _, m in read_bag(bag)]
+    assert [m.text for t, m in got if t == "/ssomotion/instruction_msg"] == ["walk to the sofa"]
+    statuses = [m for t, m in got if t == "/ssomotion/status"]
+    assert statuses and statuses[0].agent_id == "erin"
+    again = ssomotion("bringup", "--graph", str(graph), "--record", str(bag))
+    assert again.returncode == 2 and "exists already" in again.stdout

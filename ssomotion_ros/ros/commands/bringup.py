@@ -20,6 +20,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only", nargs="+", default=[], metavar="NODE", help="start only these nodes"
     )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="record the main topics to a rosbag2 (MCAP) folder (must not exist yet)",
+    )
     parser.epilog = (
         "ROS arguments go last: ssomotion bringup --ros-args -p "
         "ssomotion_instruction:max_text_length:=200 -r /ssomotion/status:=/status"
@@ -34,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
     try:
         graph = load_graph(args.graph)
+        return run_graph(graph, args.ros_args, only=args.only, record=args.record)
     except ValueError as exc:
         print(f"error: {exc}")
         return 2
-    return run_graph(graph, args.ros_args, only=args.only)

@@ -30,6 +30,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="no display: never try to open RViz (pictures are written anyway)",
     )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the rosbag2 (MCAP) here (default: OUT/bag)",
+    )
     parser.add_argument("--no-record", action="store_true", help="do not write the rosbag2")
     parser.add_argument("--no-pictures", action="store_true", help="do not render PNG/GIF")
     parser.add_argument(
