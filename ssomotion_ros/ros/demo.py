@@ -11,11 +11,10 @@ rosbag2 (MCAP), and writes pictures, a GIF and a metrics JSON into DIR.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +28,6 @@ from ssomotion_ros.ros.bringup import ExecutorThread, StopOnSignal, create_graph
 from ssomotion_ros.ros.conversions import path_to_array, window_from_msg
 from ssomotion_ros.ros.recorder import DEFAULT_TOPICS, TopicRecorder
 from ssomotion_ros.ros.say import FINAL_STATES, STATE_NAMES
-
-log = logging.getLogger("ssomotion.demo")
 
 #: The scripted instructions: (agent, text, expected final state).
 DEFAULT_SCRIPT: tuple[tuple[str, str, str], ...] = (
@@ -47,7 +44,7 @@ _GOAL_XY = re.compile(r"at \((-?[\d.]+), (-?[\d.]+)")
 class DemoConfig:
     """Options of ``ssomotion demo``."""
 
-    #: Output folder (pictures, GIF, bag, metrics.json, log).
+    #: Output folder (pictures, GIF, bag, metrics.json).
     out: Path = Path("demo_out")
     #: Room prompt for the scene node ("" = the graph's).
     prompt: str = ""
@@ -186,13 +183,15 @@ def _wait(pred, timeout: float, stop: threading.Event, poll: float = 0.2) -> boo
     return pred()
 
 
-def _needed_classes(script) -> set[str]:
-    words = {"bed", "chair", "bookshelf", "sofa", "plant", "table", "box"}
+def _needed_classes(script, class_names) -> set[str]:
+    """Class names (of the map's vocabulary) that the instructions expected to succeed
+    mention, e.g. {"bookshelf", "chair", "bed"}."""
     need = set()
     for _agent, text, expected in script:
         if expected == "REJECTED":
             continue
-        need.update(w for w in re.findall(r"[a-z]+", text.lower()) if w in words)
+        padded = f" {' '.join(re.findall(r'[a-z]+', text.lower()))} "
+        need.update(n for n in class_names if f" {n.lower()} " in padded)
     return need
 
 
@@ -273,7 +272,8 @@ def run_demo(cfg: DemoConfig, ros_args=()) -> int:
 
                     shutil.rmtree(bag)
                 recorder = TopicRecorder(driver, bag, DEFAULT_TOPICS)
-            need = _needed_classes(script)
+            vocabulary = getattr(shared.scene_model, "vocabulary", None)
+            need = _needed_classes(script, vocabulary.names if vocabulary is not None else ())
             print(f"[demo] mapping the room until it shows: {', '.join(sorted(need))}")
 
             history: list[int] = []
@@ -285,7 +285,7 @@ def run_demo(cfg: DemoConfig, ros_args=()) -> int:
                     return False
                 scene = shared.scene_model
                 history.append(len(scene.occupied_voxels()[0]))
-                names = {i.name.split()[-1] for i in scene.instances()}
+                names = {i.name for i in scene.instances()}
                 settled = len(history) > 3 and history[-1] <= 1.01 * history[-4]
                 return need <= names and settled
 
@@ -452,4 +452,4 @@ def config_from_args(args) -> DemoConfig:
     )
 
 
-__all__ = ["DemoConfig", "DemoDriver", "run_demo", "DEFAULT_SCRIPT", "asdict"]
+__all__ = ["DEFAULT_SCRIPT", "DemoConfig", "DemoDriver", "driver_main", "run_demo"]

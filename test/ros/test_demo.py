@@ -42,3 +42,17 @@ def test_demo_headless_writes_its_outputs(ssomotion, tmp_path):
     topics = {t for t, _, _, _ in read_bag(out / "bag")}
     assert {"/ssomotion/status", "/ssomotion/motion", "/ssomotion/people"} <= topics
     assert "outputs in" in proc.stdout
+
+
+def test_needed_classes_and_script_selection():
+    import pytest
+
+    from ssomotion_ros.ros.demo import DEFAULT_SCRIPT, _needed_classes, select_script
+
+    names = ["floor", "chair", "dining table", "bed", "bookshelf", "sofa"]
+    assert _needed_classes(DEFAULT_SCRIPT, names) == {"bookshelf", "chair", "bed"}
+    script = [("a", "sit at the dining table", "SUCCEEDED"), ("b", "x", "REJECTED")]
+    assert _needed_classes(script, names) == {"dining table"}
+    assert [s[0] for s in select_script(DEFAULT_SCRIPT, 1)] == ["alice", "dave"]
+    with pytest.raises(ValueError, match="agents must be 1-3"):
+        select_script(DEFAULT_SCRIPT, 4)
