@@ -45,6 +45,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=None, help="samples per case (best-of-N)")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if present)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a small subset, for smoke tests (where supported)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
