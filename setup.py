@@ -24,7 +24,7 @@ def _data_files():
 def _requirements():
     lines = (HERE / "requirements.txt").read_text().splitlines()
     reqs = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
-    return [r for r in reqs if r.split("=")[0] not in ("pytest", "ruff")]
+    return [r for r in reqs if r.split("=")[0] not in ("pytest", "ruff", "setuptools")]
 
 
 setup(
