@@ -24,7 +24,7 @@ import yaml
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
-from ssomotion_ros.graph_spec import GraphSpec, NodeSpec, load_graph
+from ssomotion_ros.graph_spec import GraphSpec, NodeSpec
 from ssomotion_ros.ros.shared import SharedState
 
 log = logging.getLogger("ssomotion.bringup")
@@ -213,14 +213,11 @@ def run_nodes(classes: list[type], args: Sequence[str] | None = None) -> int:
 
 
 def main(args: Sequence[str] | None = None) -> int:
-    """``lib/ssomotion_ros/bringup``: the whole graph from the default spec."""
+    """``lib/ssomotion_ros/bringup``: the same as ``ssomotion bringup ARGS``."""
+    from ssomotion_ros.cli.main import main as cli_main
+
     argv = list(sys.argv if args is None else args)
-    graph_path = None
-    if "--graph" in argv:
-        i = argv.index("--graph")
-        graph_path = Path(argv[i + 1])
-    logging.basicConfig(level=logging.INFO)
-    return run_graph(load_graph(graph_path), _split_ros_args(argv))
+    return cli_main(["bringup", *argv[1:]])
 
 
 if __name__ == "__main__":
