@@ -29,7 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.epilog = (
         "ROS arguments go last: ssomotion bringup --ros-args -p "
-        "ssomotion_instruction:max_text_length:=200 -r /ssomotion/status:=/status"
+        "ssomotion_motion:synthesizer:=learned -r /ssomotion/status:=/status"
     )
     parser.set_defaults(accepts_ros_args=True, fast_exit=True)
 
