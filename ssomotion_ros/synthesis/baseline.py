@@ -49,6 +49,7 @@ from ssomotion_ros.synthesis.types import (
     SynthesisCancelled,
     SynthesisError,
     heading_of,
+    target_instance,
 )
 
 log = logging.getLogger(__name__)
@@ -643,17 +644,6 @@ class BaselineSynthesizer:
         return out
 
     # -------------------------------------------------------------- planning
-    def _instance(self, scene, goal):
-        if goal.target_id is None:
-            return None
-        try:
-            for inst in scene.instances():
-                if inst.instance_id == goal.target_id:
-                    return inst
-        except Exception as exc:  # noqa: BLE001 - a scene without instances still plans
-            log.debug("scene has no instances: %s", exc)
-        return None
-
     def _plan_segments(self, goal, scene, state: BodyState) -> list[_Segment]:
         from ssomotion_ros.motion.planning import plan_approach
         from ssomotion_ros.sso.types import Affordance
@@ -675,7 +665,7 @@ class BaselineSynthesizer:
             segs[-1].note = note
         elif act in ("sit", "lie"):
             grid = self.grid(scene)
-            target = self._instance(scene, goal)
+            target = target_instance(scene, goal.target_id)
             if target is None:
                 ext = np.array([0.25, 0.25]) if act == "sit" else np.array([0.9, 0.45])
                 target = Affordance(act, goal.position.copy(), float(goal.facing or 0.0), ext)
@@ -705,7 +695,7 @@ class BaselineSynthesizer:
         a tight corner): try the object's approach points, then the nearest free floor
         within ``walk_goal_search`` of the goal. Returns (plan, note)."""
         cands = []
-        inst = self._instance(scene, goal)
+        inst = target_instance(scene, goal.target_id)
         if inst is not None:
             cands += [np.asarray(a.position[:2]) for a in inst.affordances if a.kind == "approach"]
         ij, _ = grid.nearest_free_cell(goal.position[:2], self.config.walk_goal_search)

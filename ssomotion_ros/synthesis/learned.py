@@ -55,6 +55,7 @@ from ssomotion_ros.synthesis.types import (
     SynthesisCancelled,
     SynthesisError,
     heading_of,
+    target_instance,
 )
 
 log = logging.getLogger(__name__)
@@ -578,17 +579,6 @@ class LearnedSynthesizer:
         p = _place(idle, s.yaw, np.array([s.x, s.y, _pelvis(idle)[2] + fz]))
         return np.repeat(p[None], H, 0)
 
-    def _instance(self, scene, goal):
-        if goal.target_id is None:
-            return None
-        try:
-            for inst in scene.instances():
-                if inst.instance_id == goal.target_id:
-                    return inst
-        except Exception as exc:  # noqa: BLE001 - a scene without instances still plans
-            log.debug("scene has no instances: %s", exc)
-        return None
-
     def _plan(self, goal, scene, s: BodyState, aid: str, rid: str) -> _Run:
         from ssomotion_ros.motion.planning import PathFollower, plan_approach
         from ssomotion_ros.sso.types import Affordance
@@ -613,7 +603,7 @@ class LearnedSynthesizer:
             length = res.length
             phases.append(_Phase("walk", res.path, f, goal.position[:2].copy(), goal.facing))
         elif act in ("sit", "lie"):
-            target = self._instance(scene, goal)
+            target = target_instance(scene, goal.target_id)
             if target is None:
                 ext = np.array([0.25, 0.25]) if act == "sit" else np.array([0.9, 0.45])
                 target = Affordance(act, goal.position.copy(), float(goal.facing or 0.0), ext)

@@ -12,6 +12,7 @@ and the learned generator implement the same protocol.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Iterator
@@ -221,3 +222,18 @@ def end_state(window: MotionWindow) -> BodyState:
         params=p.copy(),
         stand_xy=None if window.posture == "standing" else window.stand_xy,
     )
+
+
+def target_instance(scene, target_id):
+    """The scene instance with ``instance_id == target_id`` (None when ``target_id`` is
+    None, no instance has it, or the scene cannot list instances — planning then goes on
+    without the instance's affordances)."""
+    if target_id is None:
+        return None
+    try:
+        for inst in scene.instances():
+            if inst.instance_id == target_id:
+                return inst
+    except Exception as exc:  # noqa: BLE001 - a scene without instances still plans
+        logging.getLogger(__name__).debug("scene has no instances: %s", exc)
+    return None
