@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from synthesis_helpers import write_tiny_checkpoint
 
 CMU = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mocap" / "cmu"
 
@@ -16,27 +17,8 @@ CMU = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mocap" /
 def tiny_checkpoint(tmp_path_factory):
     import torch
 
-    from ssomotion_ros.motion.checkpoints import save_checkpoint
-    from ssomotion_ros.motion.config import DiffusionConfig, ModelConfig, MotionConfig
-    from ssomotion_ros.motion.model import SSOMotionDenoiser
-
-    torch.manual_seed(0)
     torch.set_num_threads(1)
-    cfg = MotionConfig(
-        model=ModelConfig(
-            num_layers=1,
-            latent_dim=32,
-            num_heads=2,
-            ff_dim=32,
-            dropout=0.0,
-            scene_cnn_channels=4,
-            triplane_size=101,
-        ),  # fmt: skip
-        diffusion=DiffusionConfig(num_steps=100, sample_steps=2),
-    )
-    path = tmp_path_factory.mktemp("tiny_ckpt")
-    save_checkpoint(path, SSOMotionDenoiser(cfg.model), cfg)
-    return path
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny_ckpt"))
 
 
 def test_suites_are_registered_with_the_cli():

@@ -5,3 +5,29 @@ def instance(room, name):
     """The first instance called ``name`` of the (SceneModel, Scene) fixture ``room``."""
     model, _ = room
     return next(i for i in model.instances() if i.name == name)
+
+
+def write_tiny_checkpoint(path):
+    """Save a tiny untrained SSOMotion denoiser as a real checkpoint in ``path`` (it drives
+    the generator's state machine in tests; its motion quality is meaningless)."""
+    import torch
+
+    from ssomotion_ros.motion.checkpoints import save_checkpoint
+    from ssomotion_ros.motion.config import DiffusionConfig, ModelConfig, MotionConfig
+    from ssomotion_ros.motion.model import SSOMotionDenoiser
+
+    torch.manual_seed(0)
+    cfg = MotionConfig(
+        model=ModelConfig(
+            num_layers=1,
+            latent_dim=32,
+            num_heads=2,
+            ff_dim=32,
+            dropout=0.0,
+            scene_cnn_channels=4,
+            triplane_size=101,
+        ),  # fmt: skip
+        diffusion=DiffusionConfig(num_steps=100, sample_steps=2),
+    )
+    save_checkpoint(path, SSOMotionDenoiser(cfg.model), cfg)
+    return path

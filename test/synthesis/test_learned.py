@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from synthesis_helpers import write_tiny_checkpoint
 
 from ssomotion_ros.language.goal import Goal
 from ssomotion_ros.synthesis.learned import LearnedConfig, LearnedSynthesizer, ObstacleSDF
@@ -27,26 +28,7 @@ def _goal(action, position, facing=None, target_id=None):
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
-    from ssomotion_ros.motion.checkpoints import save_checkpoint
-    from ssomotion_ros.motion.config import DiffusionConfig, ModelConfig, MotionConfig
-    from ssomotion_ros.motion.model import SSOMotionDenoiser
-
-    torch.manual_seed(0)
-    cfg = MotionConfig(
-        model=ModelConfig(
-            num_layers=1,
-            latent_dim=32,
-            num_heads=2,
-            ff_dim=32,
-            dropout=0.0,
-            scene_cnn_channels=4,
-            triplane_size=101,
-        ),  # fmt: skip
-        diffusion=DiffusionConfig(num_steps=100, sample_steps=2),
-    )
-    path = tmp_path_factory.mktemp("tiny_ckpt")
-    save_checkpoint(path, SSOMotionDenoiser(cfg.model), cfg)
-    return path
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny_ckpt"))
 
 
 @pytest.fixture(scope="module")
