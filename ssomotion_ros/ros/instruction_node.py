@@ -85,7 +85,10 @@ class InstructionNode(Node):
             self.get_logger().info(f"[{req.request_id}] {req.agent_id}: {req.text!r}: {NO_SCENE}")
             self.publish_status(req, MotionStatus.REJECTED, NO_SCENE)
             return
-        reason = "motion synthesis is not available in this build yet"
+        reason = (
+            "this is the instruction-only node: run the motion node (motion_node, or the "
+            "demo graph) to have instructions executed"
+        )
         self.publish_status(req, MotionStatus.REJECTED, reason)
 
     def publish_status(self, req: Request, state: int, reason: str = "", goal: str = "") -> None:
