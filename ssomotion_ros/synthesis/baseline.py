@@ -805,34 +805,23 @@ class BaselineSynthesizer:
         return placed
 
     def _sit(self, ap) -> _Segment:
-        lib = self.library
-        cfg = self.config
-        c = ap.contact_pose
-        clip = self._clip_at(
-            lib.sit,
-            lib.sit_seated,
-            c,
-            ap.stand_pose[:2],
-            float(c[2]) + cfg.sitting_pelvis_above_seat,
-        )
-        hold = np.repeat(clip[-1:], int(round(cfg.sit_hold_s * FPS)), 0)
-        chunk = np.concatenate([clip, hold])
-        return _Segment("sit", iter([chunk]), "sitting", stand_xy=ap.stand_pose[:2].copy())
+        lib, cfg = self.library, self.config
+        return self._settle_at(ap, "sit", lib.sit, lib.sit_seated, "sitting",
+                               cfg.sitting_pelvis_above_seat, cfg.sit_hold_s)  # fmt: skip
 
     def _lie(self, ap) -> _Segment:
-        lib = self.library
-        cfg = self.config
+        lib, cfg = self.library, self.config
+        return self._settle_at(ap, "lie", lib.lie, lib.lie_down, "lying",
+                               cfg.lying_pelvis_above_surface, cfg.lie_hold_s)  # fmt: skip
+
+    def _settle_at(self, ap, action, clip, key, posture, pelvis_above, hold_s) -> _Segment:
+        """Play ``clip`` placed at the approach's contact pose (pelvis ``pelvis_above``
+        metres over the surface), then hold its last frame for ``hold_s`` seconds."""
         c = ap.contact_pose
-        clip = self._clip_at(
-            lib.lie,
-            lib.lie_down,
-            c,
-            ap.stand_pose[:2],
-            float(c[2]) + cfg.lying_pelvis_above_surface,
-        )
-        hold = np.repeat(clip[-1:], int(round(cfg.lie_hold_s * FPS)), 0)
-        chunk = np.concatenate([clip, hold])
-        return _Segment("lie", iter([chunk]), "lying", stand_xy=ap.stand_pose[:2].copy())
+        placed = self._clip_at(clip, key, c, ap.stand_pose[:2], float(c[2]) + pelvis_above)
+        hold = np.repeat(placed[-1:], int(round(hold_s * FPS)), 0)
+        chunk = np.concatenate([placed, hold])
+        return _Segment(action, iter([chunk]), posture, stand_xy=ap.stand_pose[:2].copy())
 
     def _stand_up(self, state: BodyState, scene=None) -> _Segment:
         """Reverse the sit (or lie) clip, aligned to the current seated/lying frame."""
