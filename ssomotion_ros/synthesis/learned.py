@@ -124,16 +124,53 @@ class LearnedConfig:
         "out of obstacles of the SSO's SDF (0 = off).",
     )
     foot_lock: float = doc_field(
-        0.7,
-        "Walk: fraction of the grounded (lowest, < 6 cm) foot's horizontal slide removed by "
-        "moving the body against it, before path keeping (0 = off, 1 = stance foot pinned). "
-        "Trades speed for contact: part of the network's progress is foot sliding "
-        "(docs/synthesis_eval.md).",
+        0.0,
+        "Walk (superseded by foot_plant, off by default): fraction of the grounded (lowest, "
+        "< 6 cm) foot's horizontal slide removed by moving the whole body against it (0 = off, "
+        "1 = stance foot pinned). Trades progress for contact (docs/synthesis_eval.md).",
     )
     lock_min_progress: float = doc_field(
         0.15,
         "Walk: the foot lock of a window is lowered so the window still advances at least "
         "this many metres along the path (when the network's own motion does).",
+    )
+    foot_plant: bool = doc_field(
+        True,
+        "Walk: plant the stance foot (pinned ankle, two-bone leg IK, synthesis/foot_ik.py) "
+        "after the window's pelvis is final; the pelvis path is not changed.",
+    )
+    plant_enter_height: float = doc_field(
+        0.04,
+        "Foot planting: a stance starts when the foot's lowest part is less than this many "
+        "metres above its flat-foot height on the floor (and the ankle is slow).",
+    )
+    plant_exit_height: float = doc_field(
+        0.08, "Foot planting: a stance ends when the foot's lowest part rises above this, m."
+    )
+    plant_enter_speed: float = doc_field(
+        1.0, "Foot planting: a stance starts only while the generated ankle is slower (m/s, xy)."
+    )
+    plant_exit_speed: float = doc_field(
+        2.0, "Foot planting: a stance ends when the generated ankle is faster than this, m/s."
+    )
+    plant_blend_frames: int = doc_field(
+        4, "Foot planting: frames over which a pin fades in at contact start and out at its end."
+    )
+    plant_max_stretch: float = doc_field(
+        0.98,
+        "Foot planting: the pin is released when hip -> planted ankle exceeds this fraction "
+        "of the leg's length (while the other foot stands; always at 1.0); the foot steps.",
+    )
+    plant_step_lead_s: float = doc_field(
+        0.4,
+        "Foot planting: a released foot steps this many seconds of pelvis velocity ahead of "
+        "the hip (at most to plant_step_reach).",
+    )
+    plant_step_reach: float = doc_field(
+        0.95, "Foot planting: a step lands at most this fraction of the leg's length from the hip."
+    )
+    plant_swing_height: float = doc_field(
+        0.1, "Foot planting: metres a stepping foot's ankle is lifted at mid-swing."
     )
     arrive_radius: float = doc_field(
         0.6, "Walk: within this distance of the goal (m) the arrival assist applies."
@@ -185,6 +222,23 @@ class LearnedConfig:
             raise ValueError(f"guidance_start must be in [0, 1), got {self.guidance_start}")
         if not 0.0 <= self.path_keeping <= 1.0 or not 0.0 <= self.contact_settle <= 1.0:
             raise ValueError("path_keeping and contact_settle must be in [0, 1]")
+        if self.plant_blend_frames < 1 or not (
+            0.0 < self.plant_max_stretch <= 1.0 and 0.0 < self.plant_step_reach <= 1.0
+        ):
+            raise ValueError(
+                f"plant_blend_frames must be >= 1, plant_max_stretch and plant_step_reach in "
+                f"(0, 1]; got {self.plant_blend_frames}, {self.plant_max_stretch}, "
+                f"{self.plant_step_reach}"
+            )
+        if self.plant_step_lead_s < 0 or self.plant_swing_height < 0:
+            raise ValueError("plant_step_lead_s and plant_swing_height must be >= 0")
+        if self.plant_exit_height < self.plant_enter_height or (
+            self.plant_exit_speed < self.plant_enter_speed
+        ):
+            raise ValueError(
+                "foot planting hysteresis: plant_exit_height must be >= plant_enter_height and "
+                "plant_exit_speed >= plant_enter_speed"
+            )
 
 
 # ------------------------------------------------------------------ obstacle SDF
@@ -410,6 +464,8 @@ class _Run:
     note: str = ""
     shift: float = 0.0  # metres of path keeping applied (total)
     turn: float = 0.0  # radians of steering applied (total, absolute)
+    plant: object = None  # foot_ik.PlantState of the running walk (None = fresh)
+    planted: int = 0  # frames with a fully planted foot (reported in the final note)
 
 
 class LearnedSynthesizer:
@@ -908,6 +964,10 @@ class LearnedSynthesizer:
                 k = int(hit[0] + np.argmin(d[hit[0] :]))
                 new = new[: k + 1]
                 phase_done = True
+            if cfg.foot_plant:
+                # before a sit / lie the transition starts from the network's own pose
+                ends = phase_done and r.phase + 1 < len(r.phases)
+                new = self._plant(r, new, scene, release_at_end=ends)
         else:
             tgt = _pelvis(ph.target)
             if ph.segment is None:
@@ -997,6 +1057,39 @@ class LearnedSynthesizer:
             r.shift += moved
         return new, pel
 
+    def _plant(self, r: _Run, new: np.ndarray, scene, release_at_end: bool = False) -> np.ndarray:
+        """Foot planting of a walk window's final frames (T, 69) (pelvis untouched): the
+        stance foot's ankle is pinned and the legs re-solved (:func:`foot_ik.plant_feet`),
+        its state carried in ``r.plant`` to the next window; ``release_at_end`` fades the
+        pins out over the last frames. Returns the new (T, 69)."""
+        from ssomotion_ros.synthesis.foot_ik import LEGS, plant_feet
+
+        cfg = self.config
+        j = forward_kinematics_np(new.astype(np.float32)).astype(np.float64)
+        ank = j[:, [LEGS[0][2], LEGS[1][2]], :2].reshape(-1, 2)
+        floor = np.asarray(scene.floor_height(ank), np.float64).reshape(len(new), 2)
+        ok = np.isfinite(floor)
+        fill = float(np.median(floor[ok])) if ok.any() else 0.0
+        floor = np.where(ok, floor, fill)
+        out, r.plant, info = plant_feet(
+            new,
+            floor,
+            r.plant,
+            enter_height=cfg.plant_enter_height,
+            exit_height=cfg.plant_exit_height,
+            enter_speed=cfg.plant_enter_speed,
+            exit_speed=cfg.plant_exit_speed,
+            blend_frames=cfg.plant_blend_frames,
+            max_stretch=cfg.plant_max_stretch,
+            step_lead_s=cfg.plant_step_lead_s,
+            step_reach=cfg.plant_step_reach,
+            swing_height=cfg.plant_swing_height,
+            release_at_end=release_at_end,
+            fps=FPS,
+        )
+        r.planted += int((info["planted"] >= 1.0).any(1).sum())
+        return out
+
     def _foot_lock(self, prev, new, pel, path, p0):
         """Move the body against its grounded foot's horizontal slide, frame by frame (the
         shift accumulates), by the fraction ``foot_lock`` — lowered for this window when
@@ -1079,6 +1172,7 @@ class LearnedSynthesizer:
         r.history = np.concatenate([r.history, frames])[-H:]
         r.frames += len(frames)
         if phase_done:
+            r.plant = None
             r.posture = ph.posture
             r.stand_xy = ph.stand_xy if ph.posture != "standing" else None
             r.phase += 1
@@ -1103,6 +1197,8 @@ class LearnedSynthesizer:
                     f"; steering {math.degrees(r.turn):.0f} deg and path keeping "
                     f"{r.shift:.2f} m applied"
                 )
+            if r.planted:
+                r.note += f"; a foot planted in {r.planted} frames"
         p32 = frames.astype(np.float32)
         j = forward_kinematics_np(p32)
         w = MotionWindow(
