@@ -134,6 +134,11 @@ else
   echo "$h" > "$STAMPS/build"
 fi
 
+# compile the SSO's numba kernels once now (cached next to their source), so the first
+# fusion of a node or test does not pay for it
+"$VENV/bin/python" -c 'from ssomotion_ros.sso.cpu_kernels import warm_up; warm_up()' || {
+  echo "setup.sh: compiling the CPU fusion kernels failed (is numba installed?)" >&2; exit 1; }
+
 "$VENV/bin/python" -c 'import ssomotion_ros.msg, rclpy' || {
   echo "setup.sh: the installed messages do not import; re-run with --force" >&2; exit 1; }
 say "ready in $(( $(date +%s) - t0 )) s: $VENV/bin/ssomotion --help"

@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 IMPORT_TO_KEY = {
     "numpy": "python3-numpy",
     "scipy": "python3-scipy",
+    "numba": "python3-numba",
     "yaml": "python3-yaml",
     "tqdm": "python3-tqdm",
     "matplotlib": "python3-matplotlib",

@@ -38,8 +38,9 @@ class FusionConfig:
     #: atomic: an error leaves every earlier chunk and the prior map intact).
     chunk_points: int = 2_000_000
     #: Largest bounding box (in voxels) of one chunk for which points are grouped with a
-    #: dense histogram (16 bytes per cell, freed after the chunk); larger boxes are
-    #: grouped by sorting.
+    #: dense table (torch path: 16 bytes per cell, freed after the chunk; compiled CPU
+    #: path: 4 bytes per cell, kept by the map for the next cloud); larger boxes are
+    #: grouped by sorting (torch path).
     max_batch_cells: int = 16_000_000
     #: A cloud with more points than this logs a warning (it is still fused, in chunks).
     warn_points: int = 10_000_000
@@ -48,6 +49,11 @@ class FusionConfig:
     ignore_labels: tuple[int, ...] = ()
     #: torch device: ``"auto"`` picks ``cuda`` when available, else ``cpu``.
     device: str = "auto"
+    #: How a map on the CPU groups a cloud's points by voxel: ``"auto"`` uses the compiled
+    #: kernels (numba; same results, several times faster) when numba is installed and
+    #: the cloud's bounding box fits ``max_batch_cells``, else the torch path;
+    #: ``"compiled"`` requires numba; ``"torch"`` always uses torch. Ignored on CUDA.
+    cpu_kernel: str = "auto"
 
 
 @dataclass

@@ -294,6 +294,9 @@ class VoxelMap:
         "inst_ids",
         "inst_cnt",
     )
+    #: Fields multiplied by the decay factor (in this order, as the compiled kernel takes
+    #: them): evidence, last_seen (read only), votes, rgb_sum, rgb_w, lab_cnt, inst_cnt.
+    _DECAYED = ("evidence", "last_seen", "votes", "rgb_sum", "rgb_w", "lab_cnt", "inst_cnt")
 
     def __init__(self, config: FusionConfig | None = None, device=None):
         self.config = config or FusionConfig()
@@ -311,6 +314,23 @@ class VoxelMap:
         self.time: float = 0.0
         self.num_points_fused = 0
         self._alloc(0)
+        #: Compiled CPU grouping (numba) when the map lives on the CPU; None = torch path.
+        self._grouper = None
+        kernel = self.config.cpu_kernel
+        if kernel not in ("auto", "compiled", "torch"):
+            raise ValueError(f"cpu_kernel must be 'auto', 'compiled' or 'torch', got {kernel!r}")
+        if self.device.type == "cpu" and kernel != "torch":
+            from ssomotion_ros.sso import cpu_kernels
+
+            if cpu_kernels.available():
+                self._grouper = cpu_kernels.DenseGrouper(self.config.max_batch_cells)
+            elif kernel == "compiled":
+                raise ValueError(
+                    "cpu_kernel='compiled' needs numba (pip install numba): "
+                    f"{cpu_kernels.unavailable_reason()}"
+                )
+            else:
+                log.info("numba not available, fusing with the torch path")
 
     # ------------------------------------------------------------------ storage
     def _alloc(self, m: int) -> None:
@@ -465,6 +485,10 @@ class VoxelMap:
         return v, lab, inst, rgb
 
     def _fuse_chunk(self, cloud: SemanticCloud, stamp: float, transform) -> int:
+        if self._grouper is not None:
+            done = self._fuse_chunk_compiled(cloud, stamp, transform)
+            if done is not None:
+                return done
         v, lab, inst, rgb = self._prepare(cloud, transform)
         n = int(v.shape[0])
         if n == 0:
@@ -525,6 +549,115 @@ class VoxelMap:
             self.num_points_fused += n
             self.version += 1
         return n
+
+    def _fuse_chunk_compiled(self, cloud: SemanticCloud, stamp: float, transform) -> int | None:
+        """CPU fusion with the compiled grouping kernels; None when this chunk needs the
+        torch path (points outside the coordinate range, or a bounding box too large for
+        the dense lookup table)."""
+        g = self._grouper
+        vb = g.voxelize(cloud.points, self.voxel_size, transform, COORD_MIN, COORD_MAX)
+        if vb is None:
+            return None
+        vox, lo, hi = vb
+        n = int(vox.shape[0])
+        ext = hi - lo + 1
+        cells = int(ext[0]) * int(ext[1]) * int(ext[2])
+        if cells.bit_length() > 62 or cells > max(4 * n, 1 << 20) or cells > g.max_cells:
+            return None
+        lab = np.asarray(cloud.labels, np.int64)
+        if self.config.ignore_labels:
+            lab = np.where(np.isin(lab, list(self.config.ignore_labels)), -1, lab)
+        inst = np.asarray(cloud.instance, np.int64)
+        r = g.group(vox, lo, hi, lab, inst, cloud.rgb)
+        ucoords = torch.from_numpy(r["ucoords"])
+        ukeys = pack_keys(ucoords)  # sorted: the kernel numbers voxels in (x, y, z) order
+        count = torch.from_numpy(r["count"])
+        rgb_sum = None if r["rgb_sum"] is None else torch.from_numpy(r["rgb_sum"])
+
+        def pairs(values, which):
+            pv, pval, pw = g.pairs(r, values, which)
+            return torch.from_numpy(pv), torch.from_numpy(pval), torch.from_numpy(pw)
+
+        lpairs = pairs(lab, 0)
+        ipairs = pairs(inst, 1) if int(inst.max()) >= 0 else None
+        with self._lock:
+            self._merge_compiled(ukeys, ucoords, count, rgb_sum, lpairs, ipairs, stamp)
+            self.num_points_fused += n
+            self.version += 1
+        return n
+
+    def _merge_compiled(self, ukeys, ucoords, count, rgb_sum, lpairs, ipairs, stamp) -> None:
+        """:meth:`_merge` for a CPU map with the compiled kernels (same result; linear
+        walks instead of a chain of tensor operations). Arguments as for :meth:`_merge`."""
+        from ssomotion_ros.sso import cpu_kernels as ck
+
+        cfg = self.config
+        if self.epoch is None:
+            self.epoch = stamp
+        t_rel = stamp - self.epoch
+        self.time = max(self.time, stamp)
+        m = len(self)
+        uk = ukeys.numpy()
+        row, pos = ck.find_rows(self.keys.numpy(), uk)
+        found = row >= 0
+        if cfg.decay_half_life > 0 and found.any():
+            ck.decay(
+                row[found],
+                t_rel,
+                cfg.decay_half_life,
+                *(getattr(self, f).numpy() for f in self._DECAYED),
+            )
+        new = ~found
+        nn = int(new.sum())
+        if nn:
+            new_dst = np.arange(nn) + pos[new]
+            old_dst = np.arange(m) + np.searchsorted(uk[new], self.keys.numpy())
+            total = m + nn
+            for f in self._FIELDS:
+                old = getattr(self, f).numpy()
+                fill = -1 if f in ("lab_ids", "inst_ids") else 0
+                setattr(self, f, torch.from_numpy(ck.insert_rows(old, old_dst, total, fill)))
+            self.keys.numpy()[new_dst] = uk[new]
+            self.coords.numpy()[new_dst] = ucoords.numpy()[new]
+            row_of_u = row.copy()
+            row_of_u[new] = new_dst
+            if m:
+                row_of_u[found] = old_dst[row[found]]
+        else:
+            row_of_u = row
+        ck.accumulate(
+            row_of_u,
+            count.numpy(),
+            None if rgb_sum is None else rgb_sum.numpy(),
+            cfg.hit_weight,
+            cfg.max_evidence,
+            t_rel,
+            self.evidence.numpy(),
+            self.last_seen.numpy(),
+            self.rgb_sum.numpy(),
+            self.rgb_w.numpy(),
+        )
+        pvox, plab, pcount = lpairs
+        if pvox.numel():
+            ck.update_slots(
+                self.lab_ids.numpy(),
+                self.lab_cnt.numpy(),
+                row_of_u[pvox.numpy()],
+                plab.numpy(),
+                pcount.numpy(),
+                votes=self.votes.numpy(),
+            )
+        if ipairs is not None and ipairs[0].numel():
+            ivox, ival, icount = ipairs
+            ck.update_slots(
+                self.inst_ids.numpy(),
+                self.inst_cnt.numpy(),
+                row_of_u[ivox.numpy()],
+                ival.numpy(),
+                icount.numpy(),
+            )
+        if len(self) > cfg.max_voxels:
+            self._evict(cfg.max_voxels, t_rel)
 
     def _fuse_chunk_split(self, cloud, stamp, transform, left: np.ndarray) -> int:
         # `left` indexes the points that survived the range filter; recompute on subsets

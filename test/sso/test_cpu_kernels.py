@@ -1,0 +1,135 @@
+"""The compiled CPU fusion path (numba) gives exactly what the torch path gives."""
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from ssomotion_ros.sso import cpu_kernels
+from ssomotion_ros.sso.config import FusionConfig
+from ssomotion_ros.sso.fusion import VoxelMap, _slot_update
+from ssomotion_ros.sso.ingest import make_cloud
+
+pytestmark = pytest.mark.skipif(
+    not cpu_kernels.available(), reason=f"numba missing: {cpu_kernels.unavailable_reason()}"
+)
+
+
+def _cloud(n, seed, labels=6, instances=5, rgb=True, spread=0.6):
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(-spread, spread, (n, 3)).astype(np.float32)
+    lab = rng.integers(-1, labels, n)
+    inst = rng.integers(-1, instances, n) if instances else None
+    col = rng.integers(0, 256, (n, 3)).astype(np.uint8) if rgb else None
+    return make_cloud(p, lab, col, instance=inst)
+
+
+def _maps(**cfg):
+    t = VoxelMap(FusionConfig(device="cpu", cpu_kernel="torch", **cfg))
+    c = VoxelMap(FusionConfig(device="cpu", cpu_kernel="compiled", **cfg))
+    assert t._grouper is None and c._grouper is not None
+    return t, c
+
+
+def _assert_same(a: VoxelMap, b: VoxelMap):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert len(a) == len(b) > 0
+    for f in sa:
+        x, y = np.asarray(sa[f]), np.asarray(sb[f])
+        if x.dtype.kind == "f":
+            np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-5, err_msg=f)
+        else:
+            np.testing.assert_array_equal(x, y, err_msg=f)
+
+
+@pytest.mark.parametrize("rgb", [True, False])
+def test_compiled_fusion_equals_torch_over_many_clouds(rgb):
+    # voxels of 0.1 m in a 1.2 m cube with 6 labels: most voxels see several labels and
+    # instances per cloud (mixed voxels) and more than 4 labels over the clouds (slot
+    # replacement)
+    t, c = _maps(voxel_size=0.1)
+    for k in range(6):
+        cl = _cloud(3000, seed=k, rgb=rgb, spread=0.6 + 0.1 * k)  # the map grows
+        for m in (t, c):
+            assert m.fuse(cl, stamp=float(k)) == 3000
+        _assert_same(t, c)
+    st, sc = t.snapshot(), c.snapshot()
+    assert torch.equal(st.labels, sc.labels) and torch.equal(st.instance, sc.instance)
+
+
+def test_compiled_with_decay_ignore_labels_and_no_instances():
+    t, c = _maps(voxel_size=0.1, decay_half_life=2.0, ignore_labels=(0, 3))
+    for k in range(4):
+        cl = _cloud(2000, seed=10 + k, instances=0)
+        for m in (t, c):
+            m.fuse(cl, stamp=1.5 * k)
+    _assert_same(t, c)
+    assert (t.state_dict()["inst_ids"] == -1).all()
+
+
+def test_compiled_with_transform():
+    # a quarter turn and an integer translation are exact in float32 and float64
+    tf = np.eye(4)
+    tf[:3, :3] = [[0, -1, 0], [1, 0, 0], [0, 0, 1]]
+    tf[:3, 3] = [2.0, -1.0, 0.5]
+    t, c = _maps(voxel_size=0.125)
+    cl = _cloud(4000, seed=3)
+    for m in (t, c):
+        m.fuse(cl, stamp=0.0, transform=tf)
+    _assert_same(t, c)
+
+
+def test_fallbacks_to_torch_path(caplog):
+    # points outside the coordinate range, and a huge sparse bounding box
+    t, c = _maps(voxel_size=0.04)
+    p = np.array([[0, 0, 0], [1e6, 0, 0], [0.01, 0.01, 0.01]], np.float32)
+    far = np.array([[0, 0, 0], [300.0, 200.0, 50.0], [0.05, 0, 0]], np.float32)
+    with caplog.at_level(logging.WARNING):
+        for m in (t, c):
+            m.fuse(make_cloud(p, np.array([1, 2, 1])), stamp=0.0)
+            m.fuse(make_cloud(far, np.array([4, 4, 4])), stamp=1.0)
+    assert "outside the map's coordinate range" in caplog.text
+    _assert_same(t, c)
+    assert len(c) == 3  # (0,0,0) twice, (1,0,0) and the far voxel
+
+
+def test_slot_kernel_equals_torch_slot_update():
+    rng = np.random.default_rng(7)
+    for trial in range(30):
+        m, k = 40, 3
+        ids = rng.integers(-1, 6, (m, k)).astype(np.int32)
+        ids = np.sort(ids, axis=1)[:, ::-1].copy()  # empty slots (-1) form a suffix
+        for r in range(m):  # distinct values per row
+            seen = set()
+            for j in range(k):
+                if ids[r, j] in seen:
+                    ids[r, j] = -1
+                seen.add(ids[r, j])
+            ids[r] = np.concatenate([ids[r][ids[r] >= 0], ids[r][ids[r] < 0]])
+        cnts = np.where(ids >= 0, rng.integers(1, 4, (m, k)), 0).astype(np.float32)
+        pairs = {(int(r), int(v)) for r, v in zip(rng.integers(0, m, 90), rng.integers(0, 9, 90))}
+        pairs = sorted(pairs)
+        rows = np.array([p[0] for p in pairs], np.int64)
+        vals = np.array([p[1] for p in pairs], np.int64)
+        w = rng.integers(1, 4, len(pairs)).astype(np.float32)  # ties on purpose
+        ti, tc = torch.from_numpy(ids.copy()), torch.from_numpy(cnts.copy())
+        _slot_update(ti, tc, torch.from_numpy(rows), torch.from_numpy(vals), torch.from_numpy(w))
+        ci, cc = ids.copy(), cnts.copy()
+        votes = np.zeros(m, np.float32)
+        cpu_kernels.update_slots(ci, cc, rows, vals, w, votes=votes)
+        np.testing.assert_array_equal(ti.numpy(), ci, err_msg=f"trial {trial}")
+        np.testing.assert_array_equal(tc.numpy(), cc, err_msg=f"trial {trial}")
+        np.testing.assert_allclose(votes, np.bincount(rows, w, minlength=m))
+
+
+def test_bad_cpu_kernel_value():
+    with pytest.raises(ValueError, match="cpu_kernel"):
+        VoxelMap(FusionConfig(device="cpu", cpu_kernel="fast"))
+
+
+def test_group_refuses_box_over_max_cells():
+    g = cpu_kernels.DenseGrouper(max_cells=100)
+    vox, lo, hi = g.voxelize(np.array([[0, 0, 0], [1, 1, 1]], np.float32), 0.1, None, -1e6, 1e6)
+    with pytest.raises(ValueError, match="max_cells"):
+        g.group(vox, lo, hi, np.zeros(2, np.int64), np.zeros(2, np.int64), None)
