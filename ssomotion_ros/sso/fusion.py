@@ -457,7 +457,8 @@ class VoxelMap:
 
             it = tqdm(starts, desc="fusing cloud", unit="chunk", leave=False)
         for s in it:
-            done += self._fuse_chunk(cloud.subset(slice(s, s + chunk)), stamp, transform)
+            part = cloud if n <= chunk else cloud.subset(slice(s, s + chunk))  # no copy
+            done += self._fuse_chunk(part, stamp, transform)
         return done
 
     def _prepare(self, cloud: SemanticCloud, transform):
