@@ -170,6 +170,7 @@ class MapperNode(Node):
                         decay_half_life=cfg.decay_half_life,
                         max_voxels=cfg.max_voxels,
                         device=cfg.device,
+                        cpu_kernel=cfg.cpu_kernel,
                     ),
                     vocabulary=cfg.vocabulary_path or None,
                     reduction_weights=cfg.reduction_weights or None,
@@ -221,7 +222,9 @@ class MapperNode(Node):
         self._worker.start()
         self.get_logger().info(
             f"fusing {cfg.cloud_topic} (layout {cfg.layout}) into a {cfg.voxel_size} m SSO on "
-            f"{self.model.device}; voxels on {cfg.occupancy_topic}, instances on "
+            f"{self.model.device}"
+            f"{' (compiled CPU kernels)' if self.model.map._grouper is not None else ''}; "
+            f"voxels on {cfg.occupancy_topic}, instances on "
             f"{cfg.instances_topic}"
         )
 

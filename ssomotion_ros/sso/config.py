@@ -210,6 +210,9 @@ class MapperConfig:
     max_voxels: int = 20_000_000
     #: torch device: "auto", "cpu" or "cuda".
     device: str = "auto"
+    #: CPU fusion path: "auto" (compiled numba kernels when installed), "compiled" or
+    #: "torch" (see FusionConfig.cpu_kernel); ignored on CUDA.
+    cpu_kernel: str = "auto"
     #: torch CPU threads for the process (torch.set_num_threads, process-wide): 0 = auto
     #: (half the CPU cores, at least 1, never more than torch's default; oversubscribed
     #: threads made fusion 3-4x slower on a busy 2-core machine), -1 = leave torch alone.
