@@ -183,6 +183,11 @@ class LearnedConfig:
     push_out_transitions: bool = doc_field(
         True, "Sit/lie: push-out also on the in-between frames (fading to 0 at the target)."
     )
+    face_before_transition: bool = doc_field(
+        True,
+        "Sit/lie: turn in place (turn_rate_deg) to the approach pose's facing between the "
+        "walk and the transition, so the in-between does not have to turn the body.",
+    )
     interaction_windows: int = doc_field(
         2, "Most windows of a sit / lie / stand_up transition (25 new frames each)."
     )
@@ -671,6 +676,8 @@ class LearnedSynthesizer:
             length = ap.plan.length
             phases.append(_Phase("walk", ap.plan.path, f, ap.stand_pose[:2].copy(),
                                  float(ap.stand_pose[2])))  # fmt: skip
+            if cfg.face_before_transition:
+                phases.append(_Phase("turn", final_yaw=float(ap.stand_pose[2])))
             c = ap.contact_pose
             lib = self.library
             if act == "sit":

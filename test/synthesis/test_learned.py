@@ -16,9 +16,17 @@ import pytest
 import torch
 from synthesis_helpers import write_tiny_checkpoint
 
+from ssomotion_ros.body.skeleton import forward_kinematics_np
+from ssomotion_ros.eval.metrics import contact_score
 from ssomotion_ros.language.goal import Goal
 from ssomotion_ros.synthesis.learned import LearnedConfig, LearnedSynthesizer, ObstacleSDF
-from ssomotion_ros.synthesis.types import BodyState, MotionWindow, SynthesisError, end_state
+from ssomotion_ros.synthesis.types import (
+    BodyState,
+    MotionWindow,
+    SynthesisError,
+    end_state,
+    heading_of,
+)
 
 
 def _goal(action, position, facing=None, target_id=None):
@@ -98,7 +106,13 @@ def test_walk_sit_stand_up_sequence_completes(room, learned, synth):
     acts = np.concatenate([w.actions for w in sit])
     assert acts[0] == "walk" and acts[-1] == "sit"
     k = int(np.argmax(acts == "sit"))
-    assert np.all(acts[:k] == "walk") and np.all(acts[k:] == "sit")
+    # walk, then (face_before_transition) a turn in place to the approach facing, then sit
+    kt = int(np.argmax(acts != "walk"))
+    assert np.all(acts[:kt] == "walk") and np.all(acts[kt:k] == "turn")
+    assert np.all(acts[k:] == "sit")
+    if k > kt:  # the turn ends at the approach pose's facing
+        yaw_end = heading_of(np.concatenate([w.params for w in sit])[k - 1])
+        assert abs(math.remainder(yaw_end - float(ap.stand_pose[2]), 2 * math.pi)) < 0.05
     assert sit[-1].final and sit[-1].posture == "sitting"
     assert sit[-1].stand_xy is not None
     seated = end_state(sit[-1])
@@ -144,6 +158,12 @@ def test_bad_agent_state_and_config():
         LearnedConfig(path_keeping=2.0)
     with pytest.raises(ValueError, match="guidance_start"):
         LearnedConfig(guidance_start=1.0)
+    with pytest.raises(ValueError, match="plant_max_stretch"):
+        LearnedConfig(plant_max_stretch=1.5)
+    with pytest.raises(ValueError, match="plant_blend_frames"):
+        LearnedConfig(plant_blend_frames=0)
+    with pytest.raises(ValueError, match="hysteresis"):
+        LearnedConfig(plant_enter_height=0.1, plant_exit_height=0.05)
     syn = LearnedSynthesizer(LearnedConfig())
     with pytest.raises(ValueError, match="BodyState"):
         syn.stream(_goal("walk", [1, 1, 0]), None, (1.0, 2.0, 0.0))
@@ -209,6 +229,13 @@ def test_default_checkpoint_walks_to_a_goal(room, synth):
     pel = np.concatenate([w.pelvis for w in wins])
     assert np.min(np.linalg.norm(pel[:, :2] - goal, axis=1)) < 0.2, wins[-1].note
     assert math.isfinite(syn.last_first_window_s)
+    # foot planting: params and joints agree, the stance foot holds (reference contact score)
+    params = np.concatenate([w.params for w in wins])
+    joints = np.concatenate([w.joints for w in wins])
+    assert np.abs(forward_kinematics_np(params) - joints).max() < 1e-5
+    assert "a foot planted in" in wins[-1].note
+    floor = np.nan_to_num(model.floor_height(joints[:, 0, :2].astype(np.float64)))
+    assert contact_score(joints, floor) > 0.9
 
 
 def test_grid_is_the_planning_grid(room, learned):
