@@ -13,7 +13,9 @@ Measured in one run, on the same synthetic room scan (see
   built map (every voxel already stored: the steady state of a mapper).
   ``fusion.scan_order`` repeats ours and Open3D on the same points in a spinning
   sensor's emission order (random order is the worst case for memory locality; Open3D's
-  hash map gains much more from scan order than our kernels do).
+  hash map gains much more from scan order than our kernels do). ``fusion.big_map``
+  (not with ``--quick``): 50 k-point clouds with new voxels into a ~2.4 M-voxel map,
+  with the side table for new voxels and with direct inserts into the sorted table.
 * ``triplane.ms_per_agent``: local tri-planes for 1 and 16 agents at random poses in
   the room (median of the repeats, after one warm-up call), allocating new output
   tensors each call, and ``ms_per_agent_reusing_output`` passing the previous result
@@ -58,6 +60,68 @@ def _scan_order(points: np.ndarray) -> np.ndarray:
     el = np.arctan2(d[:, 2], np.hypot(d[:, 0], d[:, 1]))
     ring = np.floor((el + np.pi / 2) / (np.pi / 64)).astype(np.int64)
     return np.lexsort((az, ring))
+
+
+def _big_map(device, vs: float, sync) -> dict:
+    """New voxels into a large map: 8 tiles of 1 M points over 20 m x 40 m (about 2.4 M
+    voxels), then clouds of 50 k points, half on mapped voxels and half on a wall never
+    seen before. Timed with the side table (default) and with every new voxel inserted
+    into the main sorted table (``delta_min_rows`` = infinity, the previous behaviour)."""
+    from ssomotion_ros.sso.config import FusionConfig
+    from ssomotion_ros.sso.fusion import VoxelMap
+    from ssomotion_ros.sso.ingest import make_cloud
+
+    rng = np.random.default_rng(5)
+    cfg = FusionConfig(voxel_size=vs, device=str(device))
+    m = VoxelMap(cfg, device)
+    for tx in range(2):
+        for ty in range(4):
+            p = np.column_stack(
+                [
+                    rng.uniform(tx * 10, tx * 10 + 10, 1_000_000),
+                    rng.uniform(ty * 10, ty * 10 + 10, 1_000_000),
+                    rng.uniform(0.0, 0.2, 1_000_000),
+                ]
+            ).astype(np.float32)
+            m.fuse(make_cloud(p, rng.integers(0, 5, len(p))), stamp=0.0)
+    m.snapshot()  # compact
+    wall_x = [30.0]
+
+    def cloud():
+        a = np.column_stack(
+            [rng.uniform(5, 7, 25_000), rng.uniform(5, 7, 25_000), rng.uniform(0, 0.2, 25_000)]
+        )
+        wall_x[0] += 0.1
+        b = np.column_stack(
+            [
+                np.full(25_000, wall_x[0]),
+                rng.uniform(0, 3, 25_000),
+                rng.uniform(0.3, 2.5, 25_000),
+            ]
+        )
+        p = np.vstack([a, b]).astype(np.float32)
+        return make_cloud(p, rng.integers(0, 5, len(p)))
+
+    clouds = [cloud() for _ in range(6)]
+
+    def timed(cl):
+        t = time.perf_counter()
+        m.fuse(cl, stamp=1.0)
+        sync()
+        return time.perf_counter() - t
+
+    side = min(timed(c) for c in clouds[:3])
+    cfg.delta_min_rows = 1 << 62
+    m.snapshot()  # merge the side table: from here on every insert goes to the main table
+    direct = min(timed(c) for c in clouds[3:])
+    cfg.delta_min_rows = FusionConfig.delta_min_rows
+    return {
+        "map_voxels": len(m),
+        "cloud_points": 50_000,
+        "seconds_with_side_table": round(side, 5),
+        "seconds_inserting_into_main_table": round(direct, 5),
+        "speedup": round(direct / side, 1),
+    }
 
 
 def run_sso(args: argparse.Namespace) -> dict:
@@ -164,6 +228,9 @@ def run_sso(args: argparse.Namespace) -> dict:
     except ImportError:
         result["fusion"]["speedup_vs_open3d"] = None
         result["fusion"]["open3d"] = "not installed"
+
+    if not quick:
+        result["fusion"]["big_map"] = _big_map(device, vs, sync)
 
     # ---- tri-planes
     model = SceneModel(SceneModelConfig(fusion=cfg))

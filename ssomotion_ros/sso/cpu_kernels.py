@@ -433,6 +433,10 @@ if _nb is not None:
 def find_rows(keys: np.ndarray, ukeys: np.ndarray):
     """keys: (M,) int64 sorted map keys; ukeys: (U,) int64 sorted unique query keys.
     Returns (row (U,) int64, -1 when absent; pos (U,) int64 insertion positions)."""
+    if keys.shape[0] > 8 * ukeys.shape[0]:  # few queries into a big table: binary search
+        pos = np.searchsorted(keys, ukeys)
+        hit = keys[np.minimum(pos, keys.shape[0] - 1)] == ukeys
+        return np.where(hit, pos, -1).astype(np.int64), pos.astype(np.int64)
     return _find_rows(keys, ukeys)
 
 

@@ -274,6 +274,35 @@ def _vote_pairs(vid: torch.Tensor, nu: int, values: torch.Tensor):
     return pv[o], pval[o], pw[o]
 
 
+class _Rows:
+    """A side table: the same fields as :class:`VoxelMap`'s main table (attributes)."""
+
+    keys: torch.Tensor
+
+
+def _subset_groups(idx, ukeys, ucoords, count, rgb_sum, lpairs, ipairs):
+    """The per-voxel sums of one cloud restricted to the voxels ``idx`` ((S,) int64,
+    increasing indices into ukeys); pairs are re-indexed (and stay sorted by voxel)."""
+    remap = torch.full((ukeys.shape[0],), -1, dtype=torch.int64, device=ukeys.device)
+    remap[idx] = torch.arange(idx.shape[0], device=ukeys.device)
+
+    def pairs(p):
+        if p is None:
+            return None
+        r = remap[p[0]]
+        keep = r >= 0
+        return r[keep], p[1][keep], p[2][keep]
+
+    return (
+        ukeys[idx],
+        ucoords[idx],
+        count[idx],
+        None if rgb_sum is None else rgb_sum[idx],
+        pairs(lpairs),
+        pairs(ipairs),
+    )
+
+
 class VoxelMap:
     """Sparse global voxel map on a torch device (see the module docstring).
 
@@ -333,22 +362,28 @@ class VoxelMap:
                 log.info("numba not available, fusing with the torch path")
 
     # ------------------------------------------------------------------ storage
-    def _alloc(self, m: int) -> None:
+    def _alloc(self, m: int, tbl=None) -> None:
+        """Fresh all-empty table fields with ``m`` rows on ``tbl`` (default: the main
+        table, i.e. this map; also empties the side table then)."""
+        t = self if tbl is None else tbl
         d, k, ki = self.device, self.config.label_slots, self.config.instance_slots
-        self.keys = torch.zeros(m, dtype=torch.int64, device=d)
-        self.coords = torch.zeros((m, 3), dtype=torch.int32, device=d)
-        self.evidence = torch.zeros(m, device=d)
-        self.last_seen = torch.zeros(m, device=d)
-        self.votes = torch.zeros(m, device=d)
-        self.rgb_sum = torch.zeros((m, 3), device=d)
-        self.rgb_w = torch.zeros(m, device=d)
-        self.lab_ids = torch.full((m, k), -1, dtype=torch.int32, device=d)
-        self.lab_cnt = torch.zeros((m, k), device=d)
-        self.inst_ids = torch.full((m, ki), -1, dtype=torch.int64, device=d)
-        self.inst_cnt = torch.zeros((m, ki), device=d)
+        t.keys = torch.zeros(m, dtype=torch.int64, device=d)
+        t.coords = torch.zeros((m, 3), dtype=torch.int32, device=d)
+        t.evidence = torch.zeros(m, device=d)
+        t.last_seen = torch.zeros(m, device=d)
+        t.votes = torch.zeros(m, device=d)
+        t.rgb_sum = torch.zeros((m, 3), device=d)
+        t.rgb_w = torch.zeros(m, device=d)
+        t.lab_ids = torch.full((m, k), -1, dtype=torch.int32, device=d)
+        t.lab_cnt = torch.zeros((m, k), device=d)
+        t.inst_ids = torch.full((m, ki), -1, dtype=torch.int64, device=d)
+        t.inst_cnt = torch.zeros((m, ki), device=d)
+        if tbl is None:
+            self._delta = self._new_rows(0)
 
     def __len__(self) -> int:
-        return int(self.keys.shape[0])
+        """Stored voxels (main and side table)."""
+        return int(self.keys.shape[0]) + int(self._delta.keys.shape[0])
 
     @property
     def bytes_per_voxel(self) -> int:
@@ -363,7 +398,11 @@ class VoxelMap:
     @property
     def nbytes(self) -> int:
         """Bytes currently used by the table."""
-        return sum(getattr(self, f).numel() * getattr(self, f).element_size() for f in self._FIELDS)
+        return sum(
+            getattr(t, f).numel() * getattr(t, f).element_size()
+            for t in (self, self._delta)
+            for f in self._FIELDS
+        )
 
     def clear(self) -> None:
         """Forget every voxel (the version still increases)."""
@@ -374,6 +413,7 @@ class VoxelMap:
     def state_dict(self) -> dict:
         """CPU numpy copies of the table and its clock (see :meth:`load_state_dict`)."""
         with self._lock:
+            self._compact()
             out = {f: getattr(self, f).cpu().numpy().copy() for f in self._FIELDS}
             out["epoch"] = np.float64(np.nan if self.epoch is None else self.epoch)
             out["time"] = np.float64(self.time)
@@ -400,6 +440,7 @@ class VoxelMap:
         with self._lock:
             for f, t in tensors.items():
                 setattr(self, f, t)
+            self._delta = self._new_rows(0)
             ep = float(state.get("epoch", np.nan))
             self.epoch = None if math.isnan(ep) else ep
             self.time = float(state.get("time", 0.0))
@@ -407,11 +448,11 @@ class VoxelMap:
             self.version += 1
 
     # ------------------------------------------------------------------ fusion
-    def _decay_factor(self, rows: torch.Tensor, t_rel: float) -> torch.Tensor | None:
+    def _decay_factor(self, tbl, rows: torch.Tensor, t_rel: float) -> torch.Tensor | None:
         hl = self.config.decay_half_life
         if hl <= 0:
             return None
-        dt = (t_rel - self.last_seen[rows]).clamp_(min=0)
+        dt = (t_rel - tbl.last_seen[rows]).clamp_(min=0)
         return torch.pow(0.5, dt / hl)
 
     def fuse(self, cloud: SemanticCloud, stamp: float | None = None, transform=None) -> int:
@@ -582,44 +623,40 @@ class VoxelMap:
         lpairs = pairs(lab, 0)
         ipairs = pairs(inst, 1) if int(inst.max()) >= 0 else None
         with self._lock:
-            self._merge_compiled(ukeys, ucoords, count, rgb_sum, lpairs, ipairs, stamp)
+            self._merge(ukeys, ucoords, count, rgb_sum, lpairs, ipairs, stamp, compiled=True)
             self.num_points_fused += n
             self.version += 1
         return n
 
-    def _merge_compiled(self, ukeys, ucoords, count, rgb_sum, lpairs, ipairs, stamp) -> None:
-        """:meth:`_merge` for a CPU map with the compiled kernels (same result; linear
-        walks instead of a chain of tensor operations). Arguments as for :meth:`_merge`."""
+    def _apply_compiled(self, tbl, ukeys, ucoords, count, rgb_sum, lpairs, ipairs, t_rel):
+        """:meth:`_apply` for a CPU map with the compiled kernels (same result; linear
+        walks instead of a chain of tensor operations)."""
         from ssomotion_ros.sso import cpu_kernels as ck
 
         cfg = self.config
-        if self.epoch is None:
-            self.epoch = stamp
-        t_rel = stamp - self.epoch
-        self.time = max(self.time, stamp)
-        m = len(self)
+        m = tbl.keys.shape[0]
         uk = ukeys.numpy()
-        row, pos = ck.find_rows(self.keys.numpy(), uk)
+        row, pos = ck.find_rows(tbl.keys.numpy(), uk)
         found = row >= 0
         if cfg.decay_half_life > 0 and found.any():
             ck.decay(
                 row[found],
                 t_rel,
                 cfg.decay_half_life,
-                *(getattr(self, f).numpy() for f in self._DECAYED),
+                *(getattr(tbl, f).numpy() for f in self._DECAYED),
             )
         new = ~found
         nn = int(new.sum())
         if nn:
             new_dst = np.arange(nn) + pos[new]
-            old_dst = np.arange(m) + np.searchsorted(uk[new], self.keys.numpy())
+            old_dst = np.arange(m) + np.searchsorted(uk[new], tbl.keys.numpy())
             total = m + nn
             for f in self._FIELDS:
-                old = getattr(self, f).numpy()
+                old = getattr(tbl, f).numpy()
                 fill = -1 if f in ("lab_ids", "inst_ids") else 0
-                setattr(self, f, torch.from_numpy(ck.insert_rows(old, old_dst, total, fill)))
-            self.keys.numpy()[new_dst] = uk[new]
-            self.coords.numpy()[new_dst] = ucoords.numpy()[new]
+                setattr(tbl, f, torch.from_numpy(ck.insert_rows(old, old_dst, total, fill)))
+            tbl.keys.numpy()[new_dst] = uk[new]
+            tbl.coords.numpy()[new_dst] = ucoords.numpy()[new]
             row_of_u = row.copy()
             row_of_u[new] = new_dst
             if m:
@@ -633,32 +670,30 @@ class VoxelMap:
             cfg.hit_weight,
             cfg.max_evidence,
             t_rel,
-            self.evidence.numpy(),
-            self.last_seen.numpy(),
-            self.rgb_sum.numpy(),
-            self.rgb_w.numpy(),
+            tbl.evidence.numpy(),
+            tbl.last_seen.numpy(),
+            tbl.rgb_sum.numpy(),
+            tbl.rgb_w.numpy(),
         )
         pvox, plab, pcount = lpairs
         if pvox.numel():
             ck.update_slots(
-                self.lab_ids.numpy(),
-                self.lab_cnt.numpy(),
+                tbl.lab_ids.numpy(),
+                tbl.lab_cnt.numpy(),
                 row_of_u[pvox.numpy()],
                 plab.numpy(),
                 pcount.numpy(),
-                votes=self.votes.numpy(),
+                votes=tbl.votes.numpy(),
             )
         if ipairs is not None and ipairs[0].numel():
             ivox, ival, icount = ipairs
             ck.update_slots(
-                self.inst_ids.numpy(),
-                self.inst_cnt.numpy(),
+                tbl.inst_ids.numpy(),
+                tbl.inst_cnt.numpy(),
                 row_of_u[ivox.numpy()],
                 ival.numpy(),
                 icount.numpy(),
             )
-        if len(self) > cfg.max_voxels:
-            self._evict(cfg.max_voxels, t_rel)
 
     def _fuse_chunk_split(self, cloud, stamp, transform, left: np.ndarray) -> int:
         # `left` indexes the points that survived the range filter; recompute on subsets
@@ -676,48 +711,46 @@ class VoxelMap:
         b = mapped.subset(idx[~left])
         return self._fuse_chunk(a, stamp, None) + self._fuse_chunk(b, stamp, None)
 
-    def _merge(self, ukeys, ucoords, count, rgb_sum, lpairs, ipairs, stamp: float) -> None:
+    def _apply(self, tbl, ukeys, ucoords, count, rgb_sum, lpairs, ipairs, t_rel: float) -> None:
+        """Add one cloud's per-voxel sums to the rows of ``tbl`` (the map itself = the
+        main table, or the side table), inserting the voxels it lacks (torch path)."""
         cfg = self.config
         dev = self.device
-        if self.epoch is None:
-            self.epoch = stamp
-        t_rel = stamp - self.epoch
-        self.time = max(self.time, stamp)
-        m = len(self)
+        m = tbl.keys.shape[0]
         if m:
-            pos = torch.searchsorted(self.keys, ukeys)
-            found = self.keys[pos.clamp(max=m - 1)] == ukeys
+            pos = torch.searchsorted(tbl.keys, ukeys)
+            found = tbl.keys[pos.clamp(max=m - 1)] == ukeys
         else:
             pos = torch.zeros_like(ukeys)
             found = torch.zeros_like(ukeys, dtype=torch.bool)
         # ---- decay the rows about to be updated
         rows_f = pos[found]
-        fac = self._decay_factor(rows_f, t_rel)
+        fac = self._decay_factor(tbl, rows_f, t_rel)
         if fac is not None and rows_f.numel():
-            self.evidence[rows_f] *= fac
-            self.votes[rows_f] *= fac
-            self.rgb_sum[rows_f] *= fac[:, None]
-            self.rgb_w[rows_f] *= fac
-            self.lab_cnt[rows_f] *= fac[:, None]
-            self.inst_cnt[rows_f] *= fac[:, None]
+            tbl.evidence[rows_f] *= fac
+            tbl.votes[rows_f] *= fac
+            tbl.rgb_sum[rows_f] *= fac[:, None]
+            tbl.rgb_w[rows_f] *= fac
+            tbl.lab_cnt[rows_f] *= fac[:, None]
+            tbl.inst_cnt[rows_f] *= fac[:, None]
         # ---- insert new rows (linear merge of two sorted key arrays)
         new = ~found
         nn = int(new.sum())
         if nn:
             nkeys = ukeys[new]
             total = m + nn
-            old_dst = torch.arange(m, device=dev) + torch.searchsorted(nkeys, self.keys)
+            old_dst = torch.arange(m, device=dev) + torch.searchsorted(nkeys, tbl.keys)
             new_dst = torch.arange(nn, device=dev) + pos[new]
             for f in self._FIELDS:
-                old = getattr(self, f)
+                old = getattr(tbl, f)
                 shape = (total,) + tuple(old.shape[1:])
                 fill = -1 if f in ("lab_ids", "inst_ids") else 0
                 t = torch.full(shape, fill, dtype=old.dtype, device=dev)
                 if m:
                     t[old_dst] = old
-                setattr(self, f, t)
-            self.keys[new_dst] = nkeys
-            self.coords[new_dst] = ucoords[new].to(torch.int32)
+                setattr(tbl, f, t)
+            tbl.keys[new_dst] = nkeys
+            tbl.coords[new_dst] = ucoords[new].to(torch.int32)
             row_of_u = torch.empty_like(pos)
             row_of_u[new] = new_dst
             if m:
@@ -725,24 +758,85 @@ class VoxelMap:
         else:
             row_of_u = pos
         # ---- accumulate
-        self.evidence.index_add_(0, row_of_u, count * cfg.hit_weight)
-        self.evidence.clamp_(max=cfg.max_evidence)
-        self.last_seen[row_of_u] = t_rel
+        tbl.evidence.index_add_(0, row_of_u, count * cfg.hit_weight)
+        tbl.evidence.clamp_(max=cfg.max_evidence)
+        tbl.last_seen[row_of_u] = t_rel
         if rgb_sum is not None:
-            self.rgb_sum.index_add_(0, row_of_u, rgb_sum)
-            self.rgb_w.index_add_(0, row_of_u, count)
+            tbl.rgb_sum.index_add_(0, row_of_u, rgb_sum)
+            tbl.rgb_w.index_add_(0, row_of_u, count)
         pvox, plab, pcount = lpairs
         if pvox.numel():
             prow = row_of_u[pvox]
-            self.votes.index_add_(0, prow, pcount)
-            _slot_update(self.lab_ids, self.lab_cnt, prow, plab, pcount, all_empty=m == 0)
+            tbl.votes.index_add_(0, prow, pcount)
+            _slot_update(tbl.lab_ids, tbl.lab_cnt, prow, plab, pcount, all_empty=m == 0)
         if ipairs is not None and ipairs[0].numel():
             ivox, ival, icount = ipairs
-            _slot_update(
-                self.inst_ids, self.inst_cnt, row_of_u[ivox], ival, icount, all_empty=m == 0
-            )
+            _slot_update(tbl.inst_ids, tbl.inst_cnt, row_of_u[ivox], ival, icount, all_empty=m == 0)
+
+    def _merge(self, ukeys, ucoords, count, rgb_sum, lpairs, ipairs, stamp, compiled=False):
+        """Merge one cloud's per-voxel sums into the map (caller holds the lock).
+
+        ukeys: (U,) int64 sorted packed keys; ucoords: (U, 3) int64; count: (U,) float32
+        points per voxel; rgb_sum: (U, 3) float32 or None; lpairs / ipairs: (voxel index
+        into ukeys, value, points) label / instance pairs sorted by voxel, or None.
+        Voxels already in the main table are updated there; new voxels go to the side
+        table while the main table is big (inserting into a sorted table copies it), and
+        the side table is merged in once it outgrows ``delta_fraction`` of the main one.
+        """
+        cfg = self.config
+        if self.epoch is None:
+            self.epoch = stamp
+        t_rel = stamp - self.epoch
+        self.time = max(self.time, stamp)
+        apply = self._apply_compiled if compiled else self._apply
+        m = self.keys.shape[0]
+        d = self._delta
+        if d.keys.shape[0] == 0 and m <= cfg.delta_min_rows:
+            apply(self, ukeys, ucoords, count, rgb_sum, lpairs, ipairs, t_rel)
+        else:
+            if m:
+                pos = torch.searchsorted(self.keys, ukeys).clamp_(max=m - 1)
+                in_main = self.keys[pos] == ukeys
+            else:
+                in_main = torch.zeros_like(ukeys, dtype=torch.bool)
+            for tbl, sel in ((self, in_main), (d, ~in_main)):
+                idx = torch.nonzero(sel).squeeze(1)
+                if idx.numel() == 0:
+                    continue
+                part = _subset_groups(idx, ukeys, ucoords, count, rgb_sum, lpairs, ipairs)
+                apply(tbl, *part, t_rel)
+            if d.keys.shape[0] > max(cfg.delta_min_rows, cfg.delta_fraction * m):
+                self._compact()
         if len(self) > cfg.max_voxels:
+            self._compact()
             self._evict(cfg.max_voxels, t_rel)
+
+    def _compact(self) -> None:
+        """Merge the side table into the main table (both sorted, keys disjoint)."""
+        d = self._delta
+        nd = d.keys.shape[0]
+        if nd == 0:
+            return
+        m = self.keys.shape[0]
+        if m == 0:
+            for f in self._FIELDS:
+                setattr(self, f, getattr(d, f))
+        else:
+            dev = self.device
+            main_dst = torch.arange(m, device=dev) + torch.searchsorted(d.keys, self.keys)
+            side_dst = torch.arange(nd, device=dev) + torch.searchsorted(self.keys, d.keys)
+            for f in self._FIELDS:
+                a, b = getattr(self, f), getattr(d, f)
+                t = torch.empty((m + nd,) + tuple(a.shape[1:]), dtype=a.dtype, device=dev)
+                t[main_dst] = a
+                t[side_dst] = b
+                setattr(self, f, t)
+        self._delta = self._new_rows(0)
+
+    def _new_rows(self, m: int) -> _Rows:
+        rows = _Rows()
+        self._alloc(m, rows)
+        return rows
 
     def _evict(self, keep: int, t_rel: float) -> None:
         ev = self._effective_evidence(t_rel)
@@ -764,6 +858,7 @@ class VoxelMap:
     def snapshot(self, time: float | None = None) -> VoxelSnapshot:
         """Occupied voxels at ``time`` (seconds; None = the latest stamp fused)."""
         with self._lock:
+            self._compact()
             t_rel = (self.time if time is None else float(time)) - (self.epoch or 0.0)
             ev = self._effective_evidence(t_rel)
             occ = ev >= self.config.occupied_threshold
