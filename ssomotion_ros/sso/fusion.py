@@ -30,6 +30,14 @@ positions (a linear merge, no re-sort of the map). Label slots are updated with 
 space-saving rule (a label not in the K slots replaces the weakest, inheriting its
 count), so the majority label is exact while a voxel has seen at most K labels.
 
+On a CPU map the same steps run as compiled numba loops
+(:mod:`ssomotion_ros.sso.cpu_kernels`, ``FusionConfig.cpu_kernel``), with an identical
+result. Once the main table is big (``delta_min_rows``), voxels seen for the first time go
+to a small sorted side table, merged into the main table when it outgrows
+``delta_fraction`` of it and before every snapshot, save or eviction: inserting into the
+main table copies it, which would cost a fraction of a second per cloud at millions of
+voxels.
+
 Decay (optional, ``decay_half_life`` > 0): evidence, votes and colour weights of a row
 are multiplied by ``0.5 ** (dt / half_life)`` lazily, whenever the row is touched and
 when the map is queried. Voxels whose decayed evidence falls below
@@ -595,7 +603,7 @@ class VoxelMap:
     def _fuse_chunk_compiled(self, cloud: SemanticCloud, stamp: float, transform) -> int | None:
         """CPU fusion with the compiled grouping kernels; None when this chunk needs the
         torch path (points outside the coordinate range, or a bounding box too large for
-        the dense lookup table)."""
+        the bitmap: more than ``max(4 N, 2^20)`` or ``max_batch_cells`` cells)."""
         g = self._grouper
         vb = g.voxelize(cloud.points, self.voxel_size, transform, COORD_MIN, COORD_MAX)
         if vb is None:
