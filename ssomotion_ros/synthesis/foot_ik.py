@@ -2,13 +2,14 @@
 
 A generated walk often slides its stance foot. :func:`plant_feet` detects, frame by frame,
 the foot that is on the floor (low and slow, with hysteresis so contacts do not flicker),
-pins its ankle (xy where it landed, z on the floor) for the stance, and bends the leg
-with :func:`two_bone_ik` so that the pelvis keeps its own path while the planted foot
-stays still. Pins blend in and out over a few frames and are released when the leg would
-have to stretch beyond ``max_stretch`` of its length. The result is written back into the
-parameters (hip and knee rotations of ``body_pose``, the ankle rotation corrected so the
-foot keeps its world orientation), so that ``forward_kinematics(params)`` reproduces the
-planted joints.
+pins its ankle (xy where it landed, z on the floor) and its orientation for the stance,
+and bends the leg with :func:`two_bone_ik` so that the pelvis keeps its own path while the
+planted foot stays still. Pins blend in and out over a few frames; a pin is released when
+the leg would have to stretch beyond ``max_stretch`` of its length, and that foot then
+steps ahead of the hip (a generated walk that glides with both feet on the floor becomes
+a sequence of steps). The result is written back into the parameters (hip and knee
+rotations of ``body_pose``, the ankle rotation corrected so the foot keeps its world
+orientation), so that ``forward_kinematics(params)`` reproduces the planted joints.
 
 Frames and units are those of :mod:`ssomotion_ros.body.skeleton`: map frame (x forward,
 y left, z up), metres, radians; ``params (T, 69) = [global_orient 3 | body_pose 63 |
@@ -265,11 +266,13 @@ def plant_feet(
         frames) slower than ``enter_speed`` m/s; ends it faster than ``exit_speed``.
     blend_frames: frames over which a pin fades in at contact start and out at its end (>= 1).
     max_stretch: a pin is released when hip -> anchor exceeds this fraction of the leg's
-        length (thigh + shin) while the other foot is pinned (always at 1.0); the foot then
-        steps: over ``blend_frames`` it moves (lifted by up to ``swing_height`` metres) to
-        a step target ahead of the hip along the pelvis velocity (``step_lead_s`` seconds of
-        it, at most where hip -> ankle is ``step_reach`` of the leg), keeping the generated
-        foot's sideways offset, and is pinned there.
+        length (thigh + shin; or the generated leg's own reach + 0.005 where that is
+        longer, so a straight-legged stance is not released at once) while the other foot
+        has been pinned since the previous frame; otherwise only at the full length. The
+        foot then steps: over ``blend_frames`` it moves (lifted by up to ``swing_height``
+        metres at mid-swing) to a step target ahead of the hip along the pelvis velocity
+        (``step_lead_s`` seconds of it, at most where hip -> ankle is ``step_reach`` of the
+        leg), keeping the generated foot's sideways offset, and is pinned there.
     release_at_end: fade every pin out over the last ``blend_frames`` frames, so that the
         last frame is the generated pose (before a transition that starts from it).
     A new stance of a lifted foot starts once its pin has faded out; its anchor is the
@@ -322,14 +325,12 @@ def plant_feet(
     fwd = np.where(sp[:, None] > 1e-6, vel / np.maximum(sp, 1e-6)[:, None], 0.0)
     side_ax = np.stack([-fwd[:, 1], fwd[:, 0]], 1)
     step_t = np.empty((T, 2, 3))
-
-    def gen_reach_of(side):
-        return np.linalg.norm(ank[:, side] - hip[:, side], axis=-1) / legs[side]
-
+    # the generated leg's own reach: a body standing with straight legs is not "too long"
+    gen_reach = np.linalg.norm(ank - hip, axis=-1) / legs  # (T, 2)
     for side in (0, 1):
         z = floor[:, side] + rest[ai[side], 2]
         dz = hip[:, side, 2] - z
-        cap = np.maximum(step_reach, np.minimum(gen_reach_of(side), 1.0) - 0.01)
+        cap = np.maximum(step_reach, np.minimum(gen_reach[:, side], 1.0) - 0.01)
         room = np.sqrt(np.maximum((cap * legs[side]) ** 2 - dz * dz, 0.0))
         lead = np.minimum(sp * step_lead_s, room)
         off = ank[:, side, :2] - hip[:, side, :2]
@@ -338,8 +339,6 @@ def plant_feet(
         fw = np.minimum(lead, np.sqrt(np.maximum(room**2 - lat**2, 0.0)))
         step_t[:, side, :2] = hip[:, side, :2] + fw[:, None] * fwd + lat[:, None] * side_ax
         step_t[:, side, 2] = z
-    # the generated leg's own reach: a body standing with straight legs is not "too long"
-    gen_reach = np.linalg.norm(ank - hip, axis=-1) / legs
     targets = np.zeros((T, 2, 3))
     rots = np.zeros((T, 2, 3, 3))
     weights = np.zeros((T, 2))

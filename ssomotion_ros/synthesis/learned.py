@@ -20,8 +20,13 @@ protocol with the trained denoiser (:class:`~ssomotion_ros.motion.rollout.Motion
 - **Path keeping**: after each walk window the pelvis is pulled back into a corridor
   around the path (``corridor`` metres) by a smooth shift that ramps over the window, so
   a weak model cannot drift into furniture; the shift is reported per window.
-- **Transitions**: walk -> sit (walk to the approach pose, then sit), walk -> lie,
-  sit/lie -> stand_up (back to the standing point), stand_up before a walk when seated.
+- **Foot planting** (:mod:`~ssomotion_ros.synthesis.foot_ik`): after a walk window's pelvis
+  is final, the stance foot's ankle is pinned and the legs re-solved with two-bone IK
+  (written back into the SMPL-X parameters); a foot whose leg gets too long steps ahead.
+  The pelvis path is not changed.
+- **Transitions**: walk -> sit (walk to the approach pose, turn in place to its facing,
+  then sit), walk -> lie, sit/lie -> stand_up (back to the standing point), stand_up before
+  a walk when seated.
 - **Stops** when the pelvis is within ``success_radius`` of the goal (walks) or the
   interaction pose is reached, or when the time budget runs out (the last window says so).
 - **Batched**: :meth:`LearnedSynthesizer.stream_batch` runs several agents (or several
@@ -131,8 +136,8 @@ class LearnedConfig:
     )
     lock_min_progress: float = doc_field(
         0.15,
-        "Walk: the foot lock of a window is lowered so the window still advances at least "
-        "this many metres along the path (when the network's own motion does).",
+        "Walk (with foot_lock > 0): the foot lock of a window is lowered so the window still "
+        "advances at least this many metres along the path (when the network's own motion does).",
     )
     foot_plant: bool = doc_field(
         True,
