@@ -123,6 +123,27 @@ class LearnedConfig:
         "Sit/lie: lift / shift the seated or lying target pose (up to 0.08 m up, +-0.1 m along "
         "the facing) to the least penetration of the SSO's obstacle SDF.",
     )
+    refine_target_steps: int = doc_field(
+        60,
+        "Sit/lie: gradient steps that bend the target pose's joints (pelvis fixed) out of "
+        "the SSO's obstacle SDF before the lift / shift fit (0 = off).",
+    )
+    refine_feet_cost: float = doc_field(
+        1.0,
+        "Sit target refinement: cost per metre of the lowest foot joint above the floor + "
+        "0.05 m (a seated person's feet rest on the floor); 0 = off.",
+    )
+    refine_pose_cost: float = doc_field(
+        0.05,
+        "Sit/lie target refinement: cost per squared radian of joint-angle change, against "
+        "the summed capsule penetration (metres); higher keeps the mocap pose.",
+    )
+    fit_move_cost: float = doc_field(
+        10.0,
+        "Sit/lie target fit: cost per metre of lift / shift, in the same unit as the summed "
+        "capsule penetration (metres) it trades against; higher keeps the pelvis nearer the "
+        "seat (goal distance) at the price of more penetration.",
+    )
     push_out: float = doc_field(
         0.15,
         "Walk: most metres a frame's pelvis is shifted (smoothly) to get the body's capsules "
@@ -212,7 +233,15 @@ class LearnedConfig:
     seed: int = doc_field(0, "Seed of the sampler noise (each stream advances it).")
 
     def __post_init__(self) -> None:
-        for name in ("clearance_radius", "success_radius", "corridor", "penetration_margin"):
+        for name in (
+            "clearance_radius",
+            "success_radius",
+            "corridor",
+            "penetration_margin",
+            "fit_move_cost",
+            "refine_pose_cost",
+            "refine_feet_cost",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 metres, got {getattr(self, name)}")
         if not self.walk_speed > 0 or not self.budget_speed > 0:
@@ -454,6 +483,7 @@ class _Phase:
     seconds: float = 0.0  # turn / wait
     segment: np.ndarray | None = None  # (2, 2) pelvis xy start -> target (transitions)
     label: str = ""  # action label of procedural frames (hold: "sit" / "lie")
+    fit_yaw: float | None = None  # sit/lie: target not yet fitted to the scene (its facing)
 
 
 @dataclass
@@ -692,11 +722,13 @@ class LearnedSynthesizer:
                 canon = lib.lie[lib.lie_down]
                 z = float(c[2]) + 0.12
             tgt = _place(canon, float(c[3]), np.array([c[0], c[1], z]))
-            if cfg.fit_target:
-                tgt = self._fit_target(tgt, float(c[3]), scene)
             posture = "sitting" if act == "sit" else "lying"
             sxy = ap.stand_pose[:2].copy()
-            phases.append(_Phase(act, target=tgt, posture=posture, stand_xy=sxy))
+            # fitted to the scene when the phase starts (see _phase_target): off the first
+            # window's latency, and on the map as it is then
+            phases.append(
+                _Phase(act, target=tgt, posture=posture, stand_xy=sxy, fit_yaw=float(c[3]))
+            )
             if cfg.hold_s > 0:
                 phases.append(
                     _Phase("hold", posture=posture, stand_xy=sxy, seconds=cfg.hold_s, label=act)
@@ -726,6 +758,68 @@ class LearnedSynthesizer:
                    posture=s.posture, stand_xy=s.stand_xy)  # fmt: skip
         return run
 
+    def _phase_target(self, ph: _Phase, scene) -> np.ndarray:
+        """The (69,) target pose of a sit/lie/stand_up phase; a sit/lie target is refined
+        (:meth:`_refine_target`) and fitted (:meth:`_fit_target`) on first use."""
+        if ph.fit_yaw is not None:
+            cfg = self.config
+            tgt = ph.target
+            if cfg.refine_target_steps > 0:
+                tgt = self._refine_target(tgt, scene, seated=ph.kind == "sit")
+            if cfg.fit_target:
+                tgt = self._fit_target(tgt, ph.fit_yaw, scene)
+            ph.target, ph.fit_yaw = tgt, None
+        return ph.target
+
+    def _refine_target(self, tgt: np.ndarray, scene, seated: bool = False) -> np.ndarray:
+        """Bend a seated/lying target pose's joints out of obstacles with the pelvis held.
+
+        tgt: (69,) float SMPL-X params, map frame. Minimises, by Adam on the 21 body-joint
+        rotations, the summed capsule penetration into the scene's obstacle SDF plus
+        ``refine_pose_cost`` x the squared change of the joint angles plus a hinge keeping
+        the feet above the floor and, when ``seated``, ``refine_feet_cost`` x the height
+        of the lowest foot joint above the floor (a seated person's feet rest on it).
+        Returns the refined (69,) params (the input when it does not penetrate)."""
+        from ssomotion_ros.body.collision import body_points
+        from ssomotion_ros.body.skeleton import forward_kinematics
+
+        cfg = self.config
+        _, sdf = self._scene_products(scene)
+        base = torch.as_tensor(tgt, dtype=torch.float32)
+        pel = _pelvis(tgt[None])[0]
+        floor = float(np.nan_to_num(scene.floor_height(pel[None, :2])[0]))
+        feet = [7, 8, 10, 11]  # ankles and toes
+
+        def loss_of(pose):
+            p = torch.cat([base[:3], pose, base[66:]])
+            j = forward_kinematics(p[None], check_finite=False)[0]
+            pts, radii = body_points(j, n_per_bone=2)
+            pen = torch.relu(radii - sdf.torch_query(pts)).sum()
+            below = torch.relu(floor - j[feet, 2]).sum()
+            if seated:
+                below = below + cfg.refine_feet_cost / 10.0 * (j[feet, 2].min() - floor - 0.05)
+            return pen, below
+
+        pose0 = base[3:66].clone()
+        with torch.no_grad():
+            pen0, _ = loss_of(pose0)
+        if float(pen0) <= 1e-4:
+            return tgt
+        pose = pose0.clone().requires_grad_(True)
+        opt = torch.optim.Adam([pose], lr=0.03)
+        best, best_loss = pose0.clone(), float("inf")
+        for _ in range(int(cfg.refine_target_steps)):
+            opt.zero_grad()
+            pen, below = loss_of(pose)
+            loss = pen + 10.0 * below + cfg.refine_pose_cost * ((pose - pose0) ** 2).sum()
+            if float(loss.detach()) < best_loss:
+                best_loss, best = float(loss.detach()), pose.detach().clone()
+            loss.backward()
+            opt.step()
+        out = np.asarray(tgt, np.float64).copy()
+        out[3:66] = best.numpy().astype(np.float64)
+        return out
+
     def _fit_target(self, tgt: np.ndarray, yaw: float, scene) -> np.ndarray:
         """Move a seated/lying target pose (69,) up by 0..0.08 m and along ``yaw`` by
         -0.1..0.1 m to the least capsule penetration of the scene's obstacle SDF (ties and
@@ -747,7 +841,7 @@ class LearnedSynthesizer:
         pts, radii = body_points(j.astype(np.float64), n_per_bone=2)
         d = sdf(pts.reshape(-1, 3)).reshape(len(cand), -1)
         pen = np.maximum(radii[None] - d, 0.0).sum(1)
-        score = pen + 1.0 * DZ + 1.0 * np.abs(DA)
+        score = pen + self.config.fit_move_cost * (DZ + np.abs(DA))
         return cand[int(np.argmin(score))]
 
     def _free_near(self, grid, xy):
@@ -845,14 +939,15 @@ class LearnedSynthesizer:
                 w_contact.append(1.0)
                 w_ref.append(1.0)
             else:
-                tj = forward_kinematics_np(ph.target[None].astype(np.float32))[0].astype(np.float64)
+                target = self._phase_target(ph, scene)
+                tj = forward_kinematics_np(target[None].astype(np.float32))[0].astype(np.float64)
                 d = tj - joints_h[b, 0].astype(np.float64)
-                goals.append(list(_pelvis(ph.target)))
+                goals.append(list(_pelvis(target)))
                 goal_xy_only.append(False)
                 w_contact.append(0.0 if ph.kind == "lie" else 1.0)
                 w_ref.append(0.0)
                 if cfg.keyframe_frames > 0 and r.windows_in_phase + 1 >= cfg.interaction_windows:
-                    key_p[-1] = ph.target
+                    key_p[-1] = target
                     key_n[-1] = min(cfg.keyframe_frames, W - H)
             refs.append(ref)
             directions.append(d)
@@ -981,7 +1076,7 @@ class LearnedSynthesizer:
                 ends = phase_done and r.phase + 1 < len(r.phases)
                 new = self._plant(r, new, scene, release_at_end=ends)
         else:
-            tgt = _pelvis(ph.target)
+            tgt = _pelvis(self._phase_target(ph, scene))
             if ph.segment is None:
                 ph.segment = np.stack([_pelvis(r.history[-1])[:2], tgt[:2]])
             ramp = _smoothstep((np.arange(len(new)) + 1.0) / len(new))[:, None]

@@ -244,3 +244,35 @@ def test_grid_is_the_planning_grid(room, learned):
     free, origin, res = model.walkable_grid(learned.config.clearance_radius)
     assert np.array_equal(g.free, free) and np.allclose(g.origin_xy, origin) and g.resolution == res
     assert learned.grid(model) is g  # cached per scene version
+
+
+def test_refine_target_bends_joints_out_of_the_chair_with_the_pelvis_held(room, learned):
+    from ssomotion_ros.body.collision import body_points
+    from ssomotion_ros.synthesis.learned import _place
+
+    model, _ = room
+    chair = next(i for i in model.instances() if i.name == "chair")
+    aff = next(a for a in chair.affordances if a.kind == "sit")
+    lib = learned.library
+    pos = np.array([aff.position[0], aff.position[1], float(aff.position[2]) + 0.1])
+    tgt = _place(lib.sit[lib.sit_seated], float(aff.facing), pos)
+    _, sdf = learned._scene_products(model)
+
+    def pen_and_joints(p):
+        j = forward_kinematics_np(p[None].astype(np.float32))[0].astype(np.float64)
+        pts, r = body_points(j, n_per_bone=2)
+        return float(np.maximum(r - sdf(pts), 0).sum()), j
+
+    pen0, j0 = pen_and_joints(tgt)
+    assert pen0 > 0.05  # the mocap pose placed on this chair penetrates it
+    out = learned._refine_target(tgt, model, seated=True)
+    pen1, j1 = pen_and_joints(out)
+    assert np.isfinite(out).all() and out.shape == (69,)
+    assert pen1 < 0.8 * pen0
+    np.testing.assert_allclose(j1[0], j0[0], atol=1e-5)  # the pelvis stays on the seat
+    np.testing.assert_array_equal(out[:3], tgt[:3])
+    np.testing.assert_array_equal(out[66:], tgt[66:])
+    floor = float(model.floor_height(j1[None, 0, :2])[0])
+    assert j1[[7, 8, 10, 11], 2].min() > floor - 0.02  # feet not pushed into the floor
+    with pytest.raises(ValueError, match="refine_pose_cost"):
+        LearnedConfig(refine_pose_cost=-1.0)
