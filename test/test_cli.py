@@ -45,3 +45,14 @@ def test_bringup_rejects_a_bad_graph(tmp_path, capsys):
     assert main(["bringup", "--graph", str(bad)]) == 2
     assert "needs a string 'executable'" in capsys.readouterr().out
     assert sys.executable
+
+
+def test_eval_list_names_every_suite_with_a_description(capsys):
+    from ssomotion_ros.cli.commands.eval import available_suites
+
+    assert main(["eval", "--list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert sorted(line.split()[0] for line in lines) == sorted(available_suites())
+    assert all(len(line.split(maxsplit=1)) == 2 for line in lines), lines
+    assert main(["eval"]) == 2
+    assert "--suite NAME is required" in capsys.readouterr().err

@@ -502,10 +502,19 @@ def _options(args) -> EvalOptions:
     )
 
 
+_SUITE_DOCS = {
+    "locomotion": "Walks through the 12 locomotion scenes: success, contact, non-penetration.",
+    "interaction": "Sit / lie on the 18 interaction scenes: penetration, goal distance.",
+    "all": "locomotion and interaction in one run.",
+    "synthesis_quick": "One locomotion and one interaction case (about a minute).",
+}
+
+
 def _suite(name):
     def fn(args) -> dict:
         return run_suite(name, _options(args))
 
+    fn.__doc__ = _SUITE_DOCS[name]
     return fn
 
 

@@ -221,6 +221,7 @@ def evaluate_prior(
 
 
 def _suite(args) -> dict:
+    """The motion prior alone vs held-out real clips: skating, jerk, bone lengths, seams."""
     kw = dict(
         checkpoint=getattr(args, "checkpoint", None),
         samples=getattr(args, "samples", None) or 2,

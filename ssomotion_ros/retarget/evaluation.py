@@ -203,6 +203,7 @@ def run_suite(
 
 
 def _suite(args) -> dict:
+    """Real motion onto robots written by others and our avatar: ours vs the copy baseline."""
     import torch
 
     torch.set_num_threads(1)  # shared CPUs: one thread is fastest under load

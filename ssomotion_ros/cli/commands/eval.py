@@ -38,7 +38,8 @@ def available_suites() -> dict:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suite", required=True, help="suite name (see --list)")
+    parser.add_argument("--suite", help="suite name (see --list)")
+    parser.add_argument("--list", action="store_true", help="list the suites and exit")
     parser.add_argument("--json", type=Path, help="write the results to this JSON file")
     parser.add_argument("--plots", type=Path, help="folder for plots, where a suite makes any")
     parser.add_argument("--checkpoint", type=Path, help="motion checkpoint (default: shipped)")
@@ -50,8 +51,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _first_line(fn) -> str:
+    doc = (getattr(fn, "__doc__", None) or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
 def run(args: argparse.Namespace) -> int:
     suites = available_suites()
+    if args.list:
+        for name in sorted(suites):
+            print(f"{name:16s} {_first_line(suites[name])}".rstrip())
+        return 0
+    if not args.suite:
+        print("error: --suite NAME is required (ssomotion eval --list shows them)", file=sys.stderr)
+        return 2
     if args.suite not in suites:
         known = ", ".join(sorted(suites)) or "(none yet)"
         print(f"error: unknown suite {args.suite!r}; available: {known}", file=sys.stderr)
