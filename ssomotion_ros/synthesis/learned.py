@@ -79,6 +79,13 @@ class LearnedConfig:
     device: str = doc_field("", "Torch device ('' = cuda when available, else cpu).")
     clearance_radius: float = doc_field(0.25, "Body clearance of the planner's grid, metres.")
     success_radius: float = doc_field(0.2, "A walk ends when the pelvis is this close (m, xy).")
+    walk_time_scale: float = doc_field(
+        1.5,
+        "Walk: play each generated walk window this many times faster (its frames resampled "
+        "in time, joint rotations by slerp) before steering and foot planting; the network "
+        "walks slower than people do (1.5: time to goal 7.2 -> 5.2 s on the locomotion suite, "
+        "contact 0.976 -> 0.965). 1 = as generated.",
+    )
     walk_speed: float = doc_field(
         1.1, "Walking speed the direction hint asks for, m/s (carrot distance per window)."
     )
@@ -244,6 +251,8 @@ class LearnedConfig:
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 metres, got {getattr(self, name)}")
+        if not 0.25 <= self.walk_time_scale <= 4.0:
+            raise ValueError(f"walk_time_scale must be in [0.25, 4], got {self.walk_time_scale}")
         if not self.walk_speed > 0 or not self.budget_speed > 0:
             raise ValueError(
                 f"walk_speed and budget_speed must be > 0 m/s, got {self.walk_speed}, "
@@ -431,6 +440,25 @@ def _place(canon: np.ndarray, yaw: float, pelvis_xyz) -> np.ndarray:
 def _root_poses(params: np.ndarray, joints: np.ndarray) -> np.ndarray:
     q = Rotation.from_rotvec(params[:, :3].astype(np.float64)).as_quat()
     return np.concatenate([joints[:, 0], q], 1).astype(np.float32)
+
+
+def _time_scale(prev: np.ndarray, new: np.ndarray, k: float) -> np.ndarray:
+    """Play ``new`` (T, 69) SMPL-X params at 30 fps, which follow ``prev`` (69,), ``k``
+    times faster: frames at times k, 2k, ... <= T of the track prev, new[0], ..., new[-1]
+    (joint rotations by slerp, translation linearly). Returns (floor(T / k), 69), at least
+    one frame."""
+    from ssomotion_ros.body.rotations import slerp_np
+
+    seq = np.concatenate([np.asarray(prev, np.float64)[None], np.asarray(new, np.float64)])
+    T = len(new)
+    m = max(1, int(math.floor(T / k + 1e-9)))
+    ts = np.arange(T + 1, dtype=np.float64)
+    td = np.minimum(np.arange(1, m + 1) * k, T)
+    out = np.empty((m, seq.shape[1]))
+    out[:, :66] = slerp_np(ts, seq[:, :66].reshape(T + 1, 22, 3), td).reshape(m, 66)
+    for c in range(66, 69):
+        out[:, c] = np.interp(td, ts, seq[:, c])
+    return out
 
 
 def _wrap(a: float) -> float:
@@ -1063,6 +1091,9 @@ class LearnedSynthesizer:
         pel = _pelvis(new)
         phase_done = False
         if ph.kind == "walk":
+            if cfg.walk_time_scale != 1.0:
+                new = _time_scale(r.history[-1], new, cfg.walk_time_scale)
+                pel = _pelvis(new)
             new, pel = self._steer(r, ph, new, pel, self._scene_products(scene)[1])
             d = np.linalg.norm(pel[:, :2] - ph.goal_xy[None], axis=1)
             hit = np.nonzero(d < cfg.success_radius)[0]

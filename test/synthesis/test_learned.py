@@ -76,7 +76,9 @@ def test_stream_yields_first_window_before_the_rest(room, learned, synth):
         w0 = next(it)
         assert len(calls) == 1, "the first window must be yielded after one network window"
         assert isinstance(w0, MotionWindow) and w0.start_frame == 0 and not w0.final
-        assert w0.num_frames == learned.sampler.window - learned.sampler.history
+        # a walk window's new frames, played walk_time_scale times faster
+        per_window = learned.sampler.window - learned.sampler.history
+        assert w0.num_frames == int(per_window / learned.config.walk_time_scale)
         assert w0.params.shape == (w0.num_frames, 69) and w0.joints.shape[1:] == (22, 3)
         assert set(w0.actions) == {"walk"} and w0.fps == 30.0
         assert len(w0.planned_path) >= 2
@@ -276,3 +278,26 @@ def test_refine_target_bends_joints_out_of_the_chair_with_the_pelvis_held(room, 
     assert j1[[7, 8, 10, 11], 2].min() > floor - 0.02  # feet not pushed into the floor
     with pytest.raises(ValueError, match="refine_pose_cost"):
         LearnedConfig(refine_pose_cost=-1.0)
+
+
+def test_time_scale_resamples_a_walk_window():
+    from ssomotion_ros.synthesis.learned import _time_scale
+
+    rng = np.random.default_rng(0)
+    T = 24
+    prev = np.zeros(69)
+    new = np.zeros((T, 69))
+    new[:, 66] = np.arange(1, T + 1) * 0.02  # 0.6 m/s along x
+    new[:, 3 + 3 * 3] = np.linspace(0.01, 0.5, T)  # a knee bending about x
+    new[:, 4:7] += rng.normal(0, 1e-3, (T, 3))
+    same = _time_scale(prev, new, 1.0)
+    np.testing.assert_allclose(same, new, atol=1e-9)
+    fast = _time_scale(prev, new, 1.5)
+    assert fast.shape == (16, 69) and np.isfinite(fast).all()
+    np.testing.assert_allclose(fast[:, 66], np.arange(1, 17) * 1.5 * 0.02, atol=1e-9)
+    np.testing.assert_allclose(fast[-1], new[-1], atol=1e-9)  # 16 * 1.5 = 24: the last frame
+    # frame 1 of the fast track lies halfway between new[0] and new[1] (t = 1.5)
+    mid = 0.5 * (new[0, 12] + new[1, 12])
+    assert abs(fast[0, 12] - mid) < 1e-6
+    with pytest.raises(ValueError, match="walk_time_scale"):
+        LearnedConfig(walk_time_scale=10.0)
