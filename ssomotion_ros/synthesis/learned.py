@@ -80,11 +80,11 @@ class LearnedConfig:
     clearance_radius: float = doc_field(0.25, "Body clearance of the planner's grid, metres.")
     success_radius: float = doc_field(0.2, "A walk ends when the pelvis is this close (m, xy).")
     walk_time_scale: float = doc_field(
-        1.5,
+        1.8,
         "Walk: play each generated walk window this many times faster (its frames resampled "
         "in time, joint rotations by slerp) before steering and foot planting; the network "
-        "walks slower than people do (1.5: time to goal 7.2 -> 5.2 s on the locomotion suite, "
-        "contact 0.976 -> 0.965). 1 = as generated.",
+        "walks slower than people do (1.8: time to goal 7.2 -> 4.5 s on the locomotion suite). "
+        "Foot planting's speed thresholds and blend lengths scale with it. 1 = as generated.",
     )
     walk_speed: float = doc_field(
         1.1, "Walking speed the direction hint asks for, m/s (carrot distance per window)."
@@ -181,13 +181,19 @@ class LearnedConfig:
         0.08, "Foot planting: a stance ends when the foot's lowest part rises above this, m."
     )
     plant_enter_speed: float = doc_field(
-        1.0, "Foot planting: a stance starts only while the generated ankle is slower (m/s, xy)."
+        1.0,
+        "Foot planting: a stance starts only while the generated ankle is slower (m/s, xy, "
+        "in the network's time: x walk_time_scale once played faster).",
     )
     plant_exit_speed: float = doc_field(
-        2.0, "Foot planting: a stance ends when the generated ankle is faster than this, m/s."
+        2.0,
+        "Foot planting: a stance ends when the generated ankle is faster than this (m/s, in "
+        "the network's time: x walk_time_scale once played faster).",
     )
     plant_blend_frames: int = doc_field(
-        4, "Foot planting: frames over which a pin fades in at contact start and out at its end."
+        4,
+        "Foot planting: frames over which a pin fades in at contact start and out at its end "
+        "(in the network's time: / walk_time_scale once played faster, at least 1).",
     )
     plant_max_stretch: float = doc_field(
         0.98,
@@ -1209,15 +1215,18 @@ class LearnedSynthesizer:
         ok = np.isfinite(floor)
         fill = float(np.median(floor[ok])) if ok.any() else 0.0
         floor = np.where(ok, floor, fill)
+        k = cfg.walk_time_scale
         out, r.plant, info = plant_feet(
             new,
             floor,
             r.plant,
             enter_height=cfg.plant_enter_height,
             exit_height=cfg.plant_exit_height,
-            enter_speed=cfg.plant_enter_speed,
-            exit_speed=cfg.plant_exit_speed,
-            blend_frames=cfg.plant_blend_frames,
+            # speeds and blend lengths are in the generated motion's own time: a walk
+            # played walk_time_scale times faster has faster ankles and shorter blends
+            enter_speed=cfg.plant_enter_speed * k,
+            exit_speed=cfg.plant_exit_speed * k,
+            blend_frames=max(1, int(round(cfg.plant_blend_frames / k))),
             max_stretch=cfg.plant_max_stretch,
             step_lead_s=cfg.plant_step_lead_s,
             step_reach=cfg.plant_step_reach,
