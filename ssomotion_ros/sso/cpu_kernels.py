@@ -3,15 +3,19 @@
 The torch path in :mod:`ssomotion_ros.sso.fusion` groups points with a chain of tensor
 operations (floor, bounding box, linear index, bincount, nonzero, gather, several
 scatter reductions): each one is a full pass over the points, which is what limits it on
-a CPU. These kernels do the same work in three fused passes over the points, and are
-used for clouds fused on the CPU whose voxel bounding box is small enough for a dense
-lookup table (:attr:`FusionConfig.max_batch_cells`). Results are identical to the torch
-path (tested): the same sorted unique voxels, counts, colour sums and exact per-voxel
-label / instance votes.
+a CPU. These kernels do the same work in a few fused passes: voxel indices and bounding
+box; a 1-bit-per-cell bitmap over the box whose per-word prefix popcounts number the
+occupied voxels in key order; one pass of sums; exact vote pairs from per-voxel buckets
+of the mixed voxels only; and the merge into the map's sorted table (linear walks and a
+sequential space-saving slot update). They are used for clouds fused on the CPU whose
+voxel bounding box has at most ``max(4 N, 2^20)`` and
+:attr:`FusionConfig.max_batch_cells` cells. Results are identical to the torch path
+(tested): the same sorted unique voxels, counts, colour sums, votes and slots.
 
-The kernels are compiled on first use (a few seconds, then cached on disk by numba next
-to this file or in numba's user cache directory). :func:`available` is False when numba
-is not installed; the fusion then uses the torch path.
+The kernels are compiled on first use (about 10 s; ``setup.sh`` does it once with
+:func:`warm_up`), then cached on disk by numba next to this file (or in numba's user
+cache directory). :func:`available` is False when numba is not installed; the fusion
+then uses the torch path.
 """
 
 from __future__ import annotations
