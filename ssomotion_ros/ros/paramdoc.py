@@ -25,6 +25,18 @@ EXTRA_NODES = (
     ("ssomotion_instruction", "ssomotion_ros.ros.instruction_node:InstructionNode"),
 )
 
+#: Extra sections: (title, node name, plugin, parameter overrides, parameter prefix): the
+#: parameters a node declares only in another mode, e.g. the learned generator's.
+VARIANTS = (
+    (
+        "`ssomotion_motion` with `synthesizer:=learned`: its `learned.*` parameters",
+        "ssomotion_motion",
+        "ssomotion_ros.ros.motion_node:MotionNode",
+        {"synthesizer": "learned"},
+        "learned.",
+    ),
+)
+
 #: Parameters every rclpy node has; not ours to document.
 _BUILTIN = {"use_sim_time", "start_type_description_service"}
 
@@ -38,27 +50,35 @@ def _fmt(value) -> str:
 
 
 def node_parameters(graph_path=None) -> list[tuple[str, str, list[tuple[str, str, str]]]]:
-    """[(node name, plugin, [(parameter, default, description), ...]), ...] with the
-    defaults the node classes declare (the graph's own values are not applied)."""
+    """[(section title, plugin, [(parameter, default, description), ...]), ...] with the
+    defaults the node classes declare (the graph's own values are not applied); the title
+    is the node name, or a :data:`VARIANTS` title."""
     graph = load_graph(graph_path)
-    specs = [(n.name, n.plugin) for n in graph.nodes]
-    specs += [e for e in EXTRA_NODES if e[0] not in {n for n, _ in specs}]
+    specs = [(f"`{n.name}`", n.name, n.plugin, {}, "") for n in graph.nodes]
+    names = {n.name for n in graph.nodes}
+    specs += [(f"`{n}`", n, p, {}, "") for n, p in EXTRA_NODES if n not in names]
+    specs += list(VARIANTS)
     out = []
     context = rclpy.Context()
     rclpy.init(context=context)
     try:
-        for name, plugin in specs:
+        for title, name, plugin, overrides, prefix in specs:
             cls = _import_plugin(NodeSpec(name, "", plugin))
-            node = cls(node_name=name, shared=SharedState(), context=context)
+            node = cls(
+                node_name=name,
+                shared=SharedState(),
+                context=context,
+                parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
+            )
             try:
                 rows = []
                 for pname in sorted(node._parameters):
-                    if pname in _BUILTIN:
+                    if pname in _BUILTIN or not pname.startswith(prefix):
                         continue
                     p: Parameter = node._parameters[pname]
                     desc = node.describe_parameter(pname).description
                     rows.append((pname, _fmt(p.value), desc.replace("|", "\\|")))
-                out.append((name, plugin, rows))
+                out.append((title, plugin, rows))
             finally:
                 node.destroy_node()
     finally:
@@ -74,11 +94,13 @@ def markdown(graph_path=None) -> str:
         "nodes of `config/demo.yaml` and the other nodes of the package (the class defaults;",
         "the graph file sets some of them differently). Override any with",
         "`--ros-args -p NODE:name:=value` (bringup) or `-p name:=value` (one node).",
+        "The last section lists what the motion node declares only with",
+        "`synthesizer:=learned` (e.g. `-p ssomotion_motion:learned.walk_time_scale:=1.0`).",
         "",
     ]
     for name, plugin, rows in node_parameters(graph_path):
         lines += [
-            f"## `{name}` (`{plugin}`)",
+            f"## {name} (`{plugin}`)",
             "",
             "| parameter | default | meaning |",
             "|---|---|---|",
