@@ -816,13 +816,14 @@ class LearnedSynthesizer:
         Returns the refined (69,) params (the input when it does not penetrate)."""
         from ssomotion_ros.body.collision import body_points
         from ssomotion_ros.body.skeleton import forward_kinematics
+        from ssomotion_ros.eval.metrics import FOOT_JOINTS
 
         cfg = self.config
         _, sdf = self._scene_products(scene)
         base = torch.as_tensor(tgt, dtype=torch.float32)
         pel = _pelvis(tgt[None])[0]
         floor = float(np.nan_to_num(scene.floor_height(pel[None, :2])[0]))
-        feet = [7, 8, 10, 11]  # ankles and toes
+        feet = list(FOOT_JOINTS)  # ankles and toes
 
         def loss_of(pose):
             p = torch.cat([base[:3], pose, base[66:]])
