@@ -171,6 +171,7 @@ class MapperNode(Node):
                         max_voxels=cfg.max_voxels,
                         device=cfg.device,
                         cpu_kernel=cfg.cpu_kernel,
+                        cpu_threads=cfg.cpu_threads,
                     ),
                     vocabulary=cfg.vocabulary_path or None,
                     reduction_weights=cfg.reduction_weights or None,

@@ -47,8 +47,8 @@ class FusionConfig:
     chunk_points: int = 2_000_000
     #: Largest bounding box (in voxels) of one chunk for which points are grouped with a
     #: dense table (torch path: 16 bytes per cell, freed after the chunk; compiled CPU
-    #: path: 4 bytes per cell, kept by the map for the next cloud); larger boxes are
-    #: grouped by sorting (torch path).
+    #: path: 1 bit per cell and thread); larger boxes are grouped by sorting (torch
+    #: path).
     max_batch_cells: int = 16_000_000
     #: A cloud with more points than this logs a warning (it is still fused, in chunks).
     warn_points: int = 10_000_000
@@ -62,6 +62,10 @@ class FusionConfig:
     #: the cloud's bounding box fits ``max_batch_cells``, else the torch path;
     #: ``"compiled"`` requires numba; ``"torch"`` always uses torch. Ignored on CUDA.
     cpu_kernel: str = "auto"
+    #: Threads of the compiled CPU kernels (each takes a slice of the cloud): 0 = every
+    #: core numba may use (NUMBA_NUM_THREADS, the CPU count by default). Clouds under
+    #: 20 000 points use one thread.
+    cpu_threads: int = 0
 
 
 @dataclass
@@ -221,6 +225,8 @@ class MapperConfig:
     #: CPU fusion path: "auto" (compiled numba kernels when installed), "compiled" or
     #: "torch" (see FusionConfig.cpu_kernel); ignored on CUDA.
     cpu_kernel: str = "auto"
+    #: Threads of the compiled CPU fusion kernels, 0 = all cores (FusionConfig.cpu_threads).
+    cpu_threads: int = 0
     #: torch CPU threads for the process (torch.set_num_threads, process-wide): 0 = auto
     #: (half the CPU cores, at least 1, never more than torch's default; oversubscribed
     #: threads made fusion 3-4x slower on a busy 2-core machine), -1 = leave torch alone.

@@ -1,21 +1,35 @@
-"""Compiled CPU kernels (numba) for grouping one cloud's points by voxel.
+"""Compiled CPU kernels (numba) for fusing clouds into the voxel map.
 
 The torch path in :mod:`ssomotion_ros.sso.fusion` groups points with a chain of tensor
 operations (floor, bounding box, linear index, bincount, nonzero, gather, several
 scatter reductions): each one is a full pass over the points, which is what limits it on
-a CPU. These kernels do the same work in a few fused passes: voxel indices and bounding
-box; a 1-bit-per-cell bitmap over the box whose per-word prefix popcounts number the
-occupied voxels in key order; one pass of sums; exact vote pairs from per-voxel buckets
-of the mixed voxels only; and the merge into the map's sorted table (linear walks and a
-sequential space-saving slot update). They are used for clouds fused on the CPU whose
-voxel bounding box has at most ``max(4 N, 2^20)`` and
-:attr:`FusionConfig.max_batch_cells` cells. Results are identical to the torch path
-(tested): the same sorted unique voxels, counts, colour sums, votes and slots.
+a CPU. These kernels group a cloud in three parallel passes over the points, each on
+``threads`` contiguous slices of the cloud (numba ``prange``):
 
-The kernels are compiled on first use (about 10 s; ``setup.sh`` does it once with
-:func:`warm_up`), then cached on disk by numba next to this file (or in numba's user
-cache directory). :func:`available` is False when numba is not installed; the fusion
-then uses the torch path.
+1. bounds: the cloud's box in metres (and the largest label / instance id);
+2. mark: each point's cell in the cloud's voxel bounding box, and a 1-bit-per-cell
+   bitmap of the box per thread; the OR of the bitmaps with per-word prefix popcounts
+   numbers the occupied voxels in key order (no sort, no id table; the bitmap fits in
+   cache);
+3. accumulate: each thread sums its points into its own 32-byte record per voxel (points,
+   colour sums, and the first two distinct (label, instance) codes with their points),
+   prefetching the records of the next points.
+
+A parallel pass over the voxels then adds the threads' records and turns the codes into
+(voxel, label) and (voxel, instance) vote pairs; a voxel whose points carry three or more
+distinct codes (rare: three objects in one 4 cm voxel in one cloud) gets exact votes from
+one extra pass over its points. The merge into the map's sorted table is a linear walk
+(binary search when the table is much bigger than the cloud) and a sequential
+space-saving slot update. Results are identical to the torch path (tested): the same
+sorted unique voxels, counts, colour sums, votes and slots.
+
+The kernels are used for clouds fused on the CPU whose voxel bounding box has at most
+``max(4 N, 2^20)`` and :attr:`FusionConfig.max_batch_cells` cells, whose points are
+finite and inside the map's coordinate range and whose (label, instance) codes fit in
+31 bits; any other cloud takes the torch path. They are compiled on first use (about
+20 s; ``setup.sh`` does it once with :func:`warm_up`), then cached on disk by numba next
+to this file (or in numba's user cache directory). :func:`available` is False when numba
+is not installed; the fusion then uses the torch path.
 """
 
 from __future__ import annotations
@@ -34,6 +48,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without numba
     _nb = None
     _NUMBA_ERROR = str(exc)
 
+#: Clouds with fewer points are grouped on one thread (a parallel launch costs more).
+PARALLEL_MIN_POINTS = 20_000
+
 
 def available() -> bool:
     """True when the compiled kernels can be used (numba importable)."""
@@ -45,269 +62,483 @@ def unavailable_reason() -> str | None:
     return _NUMBA_ERROR
 
 
+def max_threads() -> int:
+    """Threads the compiled kernels may use (numba's NUMBA_NUM_THREADS, the CPU count by
+    default); 1 without numba."""
+    return int(_nb.config.NUMBA_NUM_THREADS) if _nb is not None else 1
+
+
 if _nb is not None:
+    from llvmlite import ir as _ir
+    from numba.core import cgutils as _cgutils
+    from numba.core import types as _types
+
     _jit = _nb.njit(cache=True, nogil=True, boundscheck=False)
+    _pjit = _nb.njit(cache=True, nogil=True, boundscheck=False, parallel=True)
+    _prange = _nb.prange
+
+    @_nb.extending.intrinsic
+    def _prefetch(typingctx, arr, idx):  # pragma: no cover - compiled
+        """Prefetch (write intent) the cache line of element ``idx`` of ``arr``'s flat
+        data (LLVM ``llvm.prefetch``; a hint, no effect on results)."""
+        sig = _types.void(arr, idx)
+
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), _ir.IntType(8).as_pointer())
+            i32 = _ir.IntType(32)
+            fnty = _ir.FunctionType(_ir.VoidType(), [ptr.type, i32, i32, i32])
+            fn = _cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+            builder.call(fn, [ptr, i32(1), i32(3), i32(1)])
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    @_nb.extending.intrinsic
+    def _popcount(typingctx, x):  # pragma: no cover - compiled
+        """Set bits of a uint64 (LLVM ``llvm.ctpop``: the popcnt instruction where the
+        CPU has one), as int64."""
+        sig = _types.int64(x)
+
+        def codegen(context, builder, signature, args):
+            i64 = _ir.IntType(64)
+            fn = _cgutils.get_or_insert_function(
+                builder.module, _ir.FunctionType(i64, [i64]), "llvm.ctpop.i64"
+            )
+            return builder.call(fn, [args[0]])
+
+        return sig, codegen
 
     @_jit
-    def _voxelize(pts, vs, lo_lim, hi_lim, vox):  # pragma: no cover
-        lo0 = lo1 = lo2 = np.int64(1) << 62
-        hi0 = hi1 = hi2 = -(np.int64(1) << 62)
-        for i in range(pts.shape[0]):
-            # float32 division, as the torch path does (identical voxels)
-            fx = np.floor(pts[i, 0] / vs)
-            fy = np.floor(pts[i, 1] / vs)
-            fz = np.floor(pts[i, 2] / vs)
-            if not (lo_lim <= fx <= hi_lim and lo_lim <= fy <= hi_lim and lo_lim <= fz <= hi_lim):
-                return False, lo0, lo1, lo2, hi0, hi1, hi2  # the caller uses the torch path
-            a = np.int64(fx)
-            b = np.int64(fy)
-            c = np.int64(fz)
-            vox[i, 0] = a
-            vox[i, 1] = b
-            vox[i, 2] = c
-            if a < lo0:
-                lo0 = a
-            if a > hi0:
-                hi0 = a
-            if b < lo1:
-                lo1 = b
-            if b > hi1:
-                hi1 = b
-            if c < lo2:
-                lo2 = c
-            if c > hi2:
-                hi2 = c
-        return True, lo0, lo1, lo2, hi0, hi1, hi2
-
-    @_jit
-    def _popcount(x):  # pragma: no cover
-        x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
-        x = (x & np.uint64(0x3333333333333333)) + (
-            (x >> np.uint64(2)) & np.uint64(0x3333333333333333)
-        )
-        x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-        return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
-
-    @_jit
-    def _group(vox, lo0, lo1, lo2, e1, e2, ncells, lab, inst, rgb, has_rgb):  # pragma: no cover
-        n = vox.shape[0]
-        # pass 1: each point's cell, marked in a bitmap of the bounding box (1 bit per
-        # cell: small enough to stay in cache, unlike a table of ids)
-        nw = (ncells + 63) >> 6
-        bits = np.zeros(nw, np.uint64)
-        lin = np.empty(n, np.int64)
+    def _rank(word, pre, cell):  # pragma: no cover
+        """Row of an occupied cell: marked cells before it (bitmap ``word``, prefix
+        counts ``pre``)."""
+        w = cell >> 6
         one = np.uint64(1)
-        for i in range(n):
-            cell = ((vox[i, 0] - lo0) * e1 + (vox[i, 1] - lo1)) * e2 + (vox[i, 2] - lo2)
+        return pre[w] + _popcount(word[w] & ((one << np.uint64(cell & 63)) - one))
+
+    # ---- pass 1: bounds
+    @_jit
+    def _bounds_range(p, lab, inst, a, b, lo, hi, stats):  # pragma: no cover
+        inf = np.float32(np.inf)
+        l0 = l1 = l2 = inf
+        h0 = h1 = h2 = -inf
+        nan = np.float32(0.0)  # stays 0 unless a coordinate is inf or NaN (x * 0 = NaN)
+        for i in range(a, b):
+            x = p[i, 0]
+            y = p[i, 1]
+            z = p[i, 2]
+            nan += x * np.float32(0.0) + y * np.float32(0.0) + z * np.float32(0.0)
+            l0 = x if x < l0 else l0
+            l1 = y if y < l1 else l1
+            l2 = z if z < l2 else l2
+            h0 = x if x > h0 else h0
+            h1 = y if y > h1 else h1
+            h2 = z if z > h2 else h2
+        lm = np.int64(-1)
+        for i in range(a, b):
+            lm = lab[i] if lab[i] > lm else lm
+        im = np.int64(-1)
+        for i in range(a, b):
+            im = inst[i] if inst[i] > im else im
+        lo[0] = l0
+        lo[1] = l1
+        lo[2] = l2
+        hi[0] = h0
+        hi[1] = h1
+        hi[2] = h2
+        stats[0] = 0 if nan == 0 else 1
+        stats[1] = lm
+        stats[2] = im
+
+    @_pjit
+    def _bounds(p, lab, inst, nt):  # pragma: no cover
+        n = p.shape[0]
+        lo = np.empty((nt, 3), np.float32)
+        hi = np.empty((nt, 3), np.float32)
+        stats = np.empty((nt, 3), np.int64)
+        for t in _prange(nt):
+            _bounds_range(p, lab, inst, n * t // nt, n * (t + 1) // nt, lo[t], hi[t], stats[t])
+        return lo, hi, stats
+
+    # ---- pass 2: cells and bitmaps
+    @_jit
+    def _mark_range(p, vs, lo0, lo1, lo2, e1, e2, a, b, lin, bits):  # pragma: no cover
+        one = np.uint64(1)
+        for i in range(a, b):
+            # float32 division, as the torch path does (identical voxels)
+            cx = np.int64(np.floor(p[i, 0] / vs)) - lo0
+            cy = np.int64(np.floor(p[i, 1] / vs)) - lo1
+            cz = np.int64(np.floor(p[i, 2] / vs)) - lo2
+            cell = (cx * e1 + cy) * e2 + cz
             lin[i] = cell
             bits[cell >> 6] |= one << np.uint64(cell & 63)
-        # a voxel's row = the number of marked cells before it (cell order = (x, y, z)
-        # order): per-word prefix counts + a popcount inside the word
+
+    @_pjit
+    def _mark(p, vs, lo0, lo1, lo2, e1, e2, nw, nt):  # pragma: no cover
+        n = p.shape[0]
+        lin = np.empty(n, np.int32)
+        bits = np.zeros((nt, nw), np.uint64)
+        for t in _prange(nt):
+            _mark_range(p, vs, lo0, lo1, lo2, e1, e2, n * t // nt, n * (t + 1) // nt, lin, bits[t])
+        return lin, bits
+
+    @_jit
+    def _prefix(bits):  # pragma: no cover
+        nt, nw = bits.shape
+        word = bits[0].copy()
+        for t in range(1, nt):
+            for w in range(nw):
+                word[w] |= bits[t, w]
         pre = np.empty(nw, np.int64)
         nu = 0
         for w in range(nw):
             pre[w] = nu
-            nu += _popcount(bits[w])
-        ucoords = np.empty((nu, 3), np.int64)
-        e12 = e1 * e2
-        u = 0
-        for w in range(nw):
-            word = bits[w]
-            while word != 0:
-                low = word & (~word + one)  # lowest set bit
-                cell = (w << 6) + _popcount(low - one)
-                ucoords[u, 0] = cell // e12 + lo0
-                ucoords[u, 1] = (cell // e2) % e1 + lo1
-                ucoords[u, 2] = cell % e2 + lo2
-                u += 1
-                word ^= low
-        count = np.zeros(nu, np.float32)
-        rgb_sum = np.zeros((nu, 3 if has_rgb else 0), np.float32)
-        lab0 = np.full(nu, -1, np.int64)  # the voxel's label while its points agree
-        labc = np.zeros(nu, np.float32)
-        inst0 = np.full(nu, -1, np.int64)
-        instc = np.zeros(nu, np.float32)
-        mixed = np.zeros(nu, np.uint8)  # bit 1: labels differ, bit 2: instances differ
-        vid = np.empty(n, np.int64)
-        # pass 2: sums per voxel
-        for i in range(n):
-            cell = lin[i]
-            w = cell >> 6
-            u = pre[w] + _popcount(bits[w] & ((one << np.uint64(cell & 63)) - one))
-            vid[i] = u
-            count[u] += 1.0
-            if has_rgb:
-                rgb_sum[u, 0] += rgb[i, 0]
-                rgb_sum[u, 1] += rgb[i, 1]
-                rgb_sum[u, 2] += rgb[i, 2]
-            ll = lab[i]
-            if ll >= 0:
-                cur = lab0[u]
-                if cur == ll:
-                    labc[u] += 1.0
-                elif cur < 0:
-                    lab0[u] = ll
-                    labc[u] = 1.0
-                else:
-                    mixed[u] |= 1
-            ii = inst[i]
-            if ii >= 0:
-                cur = inst0[u]
-                if cur == ii:
-                    instc[u] += 1.0
-                elif cur < 0:
-                    inst0[u] = ii
-                    instc[u] = 1.0
-                else:
-                    mixed[u] |= 2
-        first = np.empty((nu, 2), np.int64)
-        first[:, 0] = lab0
-        first[:, 1] = inst0
-        first_n = np.empty((nu, 2), np.float32)
-        first_n[:, 0] = labc
-        first_n[:, 1] = instc
-        return ucoords, count, rgb_sum, first, first_n, mixed, vid
+            nu += _popcount(word[w])
+        return word, pre, nu
+
+    # ---- pass 3: per-thread records
+    # record (8 x int32): 0 points, 1-3 colour sums, 4 first code, 5 second code,
+    # 6 points of the second code, 7 = 1 when a third code was seen.
+    # code = ((label + 1) << sh | (instance + 1)) + 1 with negatives as -1 (0 = empty slot)
+    @_jit
+    def _code(la, ia, sh):  # pragma: no cover
+        return ((max(la, -1) + 1) << sh | (max(ia, -1) + 1)) + 1
 
     @_jit
-    def _pairs(vid, values, first, first_n, mixed, count, bit):  # pragma: no cover
-        """Unique (voxel, value) pairs with point counts, sorted by voxel then value:
-        unmixed voxels from (first, first_n), mixed ones (``mixed & bit``) from their
-        points. vid: (N,) each point's voxel row; count: (U,) points per voxel."""
-        n = vid.shape[0]
-        nu = first.shape[0]
-        # bucket the mixed voxels' points by voxel (one pass: the buckets are sized by
-        # the voxels' point counts)
+    def _accumulate_range(lin, word, pre, lab, inst, rgb, has_rgb, sh, a, b, rec, buf):
+        # pragma: no cover
+        blk = buf.shape[0]
+        s = a
+        while s < b:
+            e = min(s + blk, b)
+            for i in range(s, e):  # rows of a block of points, their records prefetched
+                u = _rank(word, pre, lin[i])
+                buf[i - s] = u
+                _prefetch(rec, u * 8)
+            for i in range(s, e):
+                u = buf[i - s]
+                rec[u, 0] += 1
+                if has_rgb:
+                    rec[u, 1] += rgb[i, 0]
+                    rec[u, 2] += rgb[i, 1]
+                    rec[u, 3] += rgb[i, 2]
+                code = np.int32(_code(lab[i], inst[i], sh))
+                c0 = rec[u, 4]
+                if c0 != code:
+                    if c0 == 0:
+                        rec[u, 4] = code
+                    elif rec[u, 5] == code:
+                        rec[u, 6] += 1
+                    elif rec[u, 5] == 0:
+                        rec[u, 5] = code
+                        rec[u, 6] = 1
+                    else:
+                        rec[u, 7] = 1
+            s = e
+
+    @_pjit
+    def _accumulate_points(lin, word, pre, nu, lab, inst, rgb, has_rgb, sh, nt):
+        # pragma: no cover
+        n = lin.shape[0]
+        rec = np.zeros((nt, nu, 8), np.int32)
+        for t in _prange(nt):
+            buf = np.empty(32, np.int64)
+            _accumulate_range(
+                lin, word, pre, lab, inst, rgb, has_rgb, sh, n * t // nt, n * (t + 1) // nt,
+                rec[t], buf,
+            )
+        return rec
+
+    # ---- per voxel: add the threads' records, codes -> vote pairs
+    @_jit
+    def _two_pairs(v0, n0, v1, n1, out_v, out_w):  # pragma: no cover
+        """Up to two (value, points) pairs, values >= 0 only, equal values summed, sorted
+        by value, into out_v / out_w (length 2, -1 = none)."""
+        out_v[0] = -1
+        out_v[1] = -1
+        out_w[0] = 0.0
+        out_w[1] = 0.0
+        if v1 == v0:
+            n0 += n1
+            v1 = -1
+        if v1 >= 0 and (v0 < 0 or v1 < v0):
+            v0, v1 = v1, v0
+            n0, n1 = n1, n0
+        k = 0
+        if v0 >= 0:
+            out_v[0] = v0
+            out_w[0] = n0
+            k = 1
+        if v1 >= 0:
+            out_v[k] = v1
+            out_w[k] = n1
+
+    @_jit
+    def _emit_range(word, pre, rec, lo0, lo1, lo2, e1, e2, sh, has_rgb, kb, wa, wb,
+                    ucoords, keys, count, rgb_sum, lv, lw, iv, iw, ovf):  # pragma: no cover
+        one = np.uint64(1)
+        off = np.int64(1) << (kb - 1)
+        mask = (np.int64(1) << sh) - 1
+        nt = rec.shape[0]
+        # the (x, y, z) of the walk's cell, stepped from the previous one (no divisions)
+        prev = wa << 6
+        q = prev // e2
+        cx = q // e1
+        cy = q - cx * e1
+        cz = prev - q * e2
+        for w in range(wa, wb):
+            bw = word[w]
+            u = pre[w]
+            while bw != 0:
+                low = bw & (~bw + one)  # lowest set bit
+                cell = (w << 6) + _popcount(low - one)
+                cz += cell - prev
+                prev = cell
+                while cz >= e2:
+                    cz -= e2
+                    cy += 1
+                while cy >= e1:
+                    cy -= e1
+                    cx += 1
+                x = cx + lo0
+                y = cy + lo1
+                z = cz + lo2
+                ucoords[u, 0] = x
+                ucoords[u, 1] = y
+                ucoords[u, 2] = z
+                keys[u] = ((x + off) << (2 * kb)) | ((y + off) << kb) | (z + off)
+                c = 0
+                r = 0
+                g = 0
+                b = 0
+                k0 = 0
+                k1 = 0
+                n0 = 0
+                n1 = 0
+                of = 0
+                for t in range(nt):
+                    ct = rec[t, u, 0]
+                    if ct == 0:
+                        continue
+                    c += ct
+                    r += rec[t, u, 1]
+                    g += rec[t, u, 2]
+                    b += rec[t, u, 3]
+                    if rec[t, u, 7] != 0:
+                        of = 1
+                    for j in range(2):
+                        code = rec[t, u, 4 + j]
+                        if code == 0:
+                            continue
+                        m = ct - rec[t, u, 6] if j == 0 else rec[t, u, 6]
+                        if k0 == code:
+                            n0 += m
+                        elif k1 == code:
+                            n1 += m
+                        elif k0 == 0:
+                            k0 = code
+                            n0 = m
+                        elif k1 == 0:
+                            k1 = code
+                            n1 = m
+                        else:
+                            of = 1
+                count[u] = c
+                if has_rgb:
+                    rgb_sum[u, 0] = r
+                    rgb_sum[u, 1] = g
+                    rgb_sum[u, 2] = b
+                ovf[u] = of
+                # code - 1 = (label + 1) << sh | (instance + 1)
+                la0 = ((k0 - 1) >> sh) - 1
+                ia0 = ((k0 - 1) & mask) - 1
+                if k1 != 0:
+                    la1 = ((k1 - 1) >> sh) - 1
+                    ia1 = ((k1 - 1) & mask) - 1
+                else:
+                    la1 = -1
+                    ia1 = -1
+                _two_pairs(la0, n0, la1, n1, lv[u], lw[u])
+                _two_pairs(ia0, n0, ia1, n1, iv[u], iw[u])
+                u += 1
+                bw ^= low
+
+    @_pjit
+    def _emit(word, pre, rec, nu, lo0, lo1, lo2, e1, e2, sh, has_rgb, kb, nt):
+        # pragma: no cover
+        nw = word.shape[0]
+        ucoords = np.empty((nu, 3), np.int32)
+        keys = np.empty(nu, np.int64)
+        count = np.empty(nu, np.float32)
+        rgb_sum = np.empty((nu, 3 if has_rgb else 0), np.float32)
+        lv = np.empty((nu, 2), np.int64)
+        lw = np.empty((nu, 2), np.float32)
+        iv = np.empty((nu, 2), np.int64)
+        iw = np.empty((nu, 2), np.float32)
+        ovf = np.empty(nu, np.uint8)
+        for t in _prange(nt):
+            _emit_range(
+                word, pre, rec, lo0, lo1, lo2, e1, e2, sh, has_rgb, kb, nw * t // nt,
+                nw * (t + 1) // nt, ucoords, keys, count, rgb_sum, lv, lw, iv, iw, ovf,
+            )
+        return ucoords, keys, count, rgb_sum, lv, lw, iv, iw, ovf
+
+    # ---- exact votes of the voxels with three or more codes, and the pair lists
+    @_jit
+    def _overflow_codes(lin, word, pre, lab, inst, sh, ovf, count):  # pragma: no cover
+        """Codes - 1 of the points of the voxels flagged in ``ovf``, bucketed by voxel:
+        (start (U + 1,), codes)."""
+        nu = ovf.shape[0]
         start = np.zeros(nu + 1, np.int64)
         for u in range(nu):
-            start[u + 1] = start[u] + (np.int64(count[u]) if (mixed[u] & bit) != 0 else 0)
+            start[u + 1] = start[u] + (np.int64(count[u]) if ovf[u] != 0 else 0)
+        codes = np.empty(start[nu], np.int64)
+        if start[nu] == 0:
+            return start, codes
         fill = start[:nu].copy()
-        buf = np.empty(start[nu], np.int64)
-        for i in range(n):
-            u = vid[i]
-            if (mixed[u] & bit) != 0 and values[i] >= 0:
-                buf[fill[u]] = values[i]
+        for i in range(lin.shape[0]):
+            u = _rank(word, pre, lin[i])
+            if ovf[u] != 0:
+                codes[fill[u]] = _code(lab[i], inst[i], sh) - 1
                 fill[u] += 1
-        nm = start[nu]
-        out_v = np.empty(nu + nm, np.int64)
-        out_val = np.empty(nu + nm, np.int64)
-        out_w = np.empty(nu + nm, np.float32)
+        return start, codes
+
+    @_jit
+    def _pair_list(pv2, pw2, ovf, start, codes, sh, which):  # pragma: no cover
+        """(voxel, value, points) pairs sorted by voxel then value: the voxels' inline
+        pairs (``pv2``/``pw2``, (U, 2)) or, for flagged voxels, counted from their codes
+        (``which`` 0: label = (code >> sh) - 1, 1: instance = (code & (2^sh - 1)) - 1)."""
+        nu = pv2.shape[0]
+        mask = (np.int64(1) << sh) - 1
+        cap = 2 * nu + codes.shape[0]
+        out_v = np.empty(cap, np.int64)
+        out_val = np.empty(cap, np.int64)
+        out_w = np.empty(cap, np.float32)
         p = 0
         for u in range(nu):
-            if (mixed[u] & bit) != 0:
+            if ovf[u] != 0:
                 a = start[u]
-                b = fill[u]
-                for x in range(a + 1, b):  # insertion sort of the voxel's few values
-                    v = buf[x]
-                    y = x - 1
-                    while y >= a and buf[y] > v:
-                        buf[y + 1] = buf[y]
-                        y -= 1
-                    buf[y + 1] = v
+                b = start[u + 1]
+                vals = np.empty(b - a, np.int64)
                 for x in range(a, b):
-                    if x > a and buf[x] == buf[x - 1]:
+                    c = codes[x]
+                    vals[x - a] = (c >> sh) - 1 if which == 0 else (c & mask) - 1
+                vals.sort()
+                for x in range(b - a):
+                    v = vals[x]
+                    if v < 0:
+                        continue
+                    if p > 0 and out_v[p - 1] == u and out_val[p - 1] == v:
                         out_w[p - 1] += 1.0
                     else:
                         out_v[p] = u
-                        out_val[p] = buf[x]
+                        out_val[p] = v
                         out_w[p] = 1.0
                         p += 1
-            elif first[u] >= 0:
-                out_v[p] = u
-                out_val[p] = first[u]
-                out_w[p] = first_n[u]
-                p += 1
+            else:
+                for j in range(2):
+                    if pv2[u, j] >= 0:
+                        out_v[p] = u
+                        out_val[p] = pv2[u, j]
+                        out_w[p] = pw2[u, j]
+                        p += 1
         return out_v[:p], out_val[:p], out_w[:p]
 
 
 class DenseGrouper:
-    """Groups clouds by voxel with the compiled kernels: a bitmap over the cloud's voxel
-    bounding box (1 bit per cell, ``max_cells`` at most) numbers the occupied voxels in
-    (x, y, z) order, then one pass sums each voxel's points. Stateless and thread safe.
+    """Groups clouds by voxel with the compiled kernels (see the module docstring).
+    Stateless and thread safe.
+
+    max_cells: largest voxel bounding box (cells) of one cloud; threads: kernel threads,
+    0 = :func:`max_threads`.
     """
 
-    def __init__(self, max_cells: int):
+    def __init__(self, max_cells: int, threads: int = 0):
         if not available():
             raise RuntimeError(f"numba is not available: {_NUMBA_ERROR}")
+        if int(threads) < 0:
+            raise ValueError(f"threads must be >= 0 (0 = all cores), got {threads}")
         self.max_cells = int(max_cells)
+        #: Threads used; also the number of slices a cloud is split into.
+        self.threads = min(int(threads), max_threads()) if threads else max_threads()
+        #: Slices of the cloud (one record set each); equal to ``threads`` except in tests.
+        self.parts = self.threads
 
-    def voxelize(self, points: np.ndarray, voxel_size: float, transform, coord_min, coord_max):
-        """Integer voxel coordinates of ``points`` and their bounding box.
+    def group(self, points, voxel_size, labels, instance, rgb, transform=None,
+              coord_min=-(1 << 20), coord_max=(1 << 20) - 1, key_bits=21):
+        """Group one cloud's points by voxel, or None when the cloud needs the torch path.
 
         points: (N, 3) float32 metres, sensor frame when ``transform`` is given, else map.
-        transform: (4, 4) float64 sensor-to-map matrix or None. voxel_size: metres.
-        Returns ``(vox (N, 3) int64, lo (3,) int64, hi (3,) int64)`` voxel indices, or
-        None when some point falls outside [coord_min, coord_max] (the caller then
-        filters with torch).
+        voxel_size: metres. labels, instance: (N,) int64, negative = none. rgb: (N, 3) uint8
+        or None. transform: (4, 4) float64 sensor-to-map matrix or None.
+        coord_min/coord_max: the map's voxel coordinate range; key_bits: bits per axis
+        of the packed keys (``fusion.pack_keys``).
+
+        Returns None when a point is not finite or outside [coord_min, coord_max], when
+        the bounding box has more than ``max(4 N, 2^20)`` or ``max_cells`` cells, or when
+        (label, instance) codes need more than 31 bits. Else a dict: ``ucoords`` (U, 3)
+        int32 unique voxels sorted lexicographically; ``keys`` (U,) int64 their packed
+        keys (increasing); ``count`` (U,) float32 points per
+        voxel; ``rgb_sum`` (U, 3) float32 or None; ``lpairs`` / ``ipairs``: (voxel row
+        (P,) int64, value (P,) int64, points (P,) float32) label / instance votes sorted
+        by voxel then value (``ipairs`` None when no point has an instance).
         """
         pts = np.ascontiguousarray(points, dtype=np.float32)
         if transform is not None:
             tf = np.asarray(transform, np.float64)
             # in float64, rounded to float32, as the torch path does
             pts = (pts.astype(np.float64) @ tf[:3, :3].T + tf[:3, 3]).astype(np.float32)
-        vox = np.empty((pts.shape[0], 3), np.int64)
-        ok, *b = _voxelize(pts, np.float32(voxel_size), float(coord_min), float(coord_max), vox)
-        if not ok:
+        n = pts.shape[0]
+        if n == 0:
             return None
-        return vox, np.array(b[:3], np.int64), np.array(b[3:], np.int64)
-
-    def group(self, vox, lo, hi, labels, instance, rgb):
-        """Group points by voxel.
-
-        vox, lo, hi: the result of :meth:`voxelize`. labels, instance: (N,) int64, -1 =
-        none. rgb: (N, 3) uint8 or None.
-        Returns a dict of numpy arrays: ``ucoords`` (U, 3) int64 unique voxels sorted
-        lexicographically; ``count`` (U,) float32 points per voxel; ``rgb_sum`` (U, 3)
-        float32 or None; ``first`` (U, 2) int64 / ``first_n`` (U, 2) float32 the voxel's
-        label / instance and its points when all its labelled points agree (``mixed`` bit
-        1 / bit 2 otherwise); ``vid`` (N,) int64 each point's voxel row. Pass it to
-        :meth:`pairs` for the votes.
-        """
-        ext = hi - lo + 1
+        lab = np.ascontiguousarray(labels, np.int64)
+        inst = np.ascontiguousarray(instance, np.int64)
+        nt = self.parts if n >= PARALLEL_MIN_POINTS else 1
+        _nb.set_num_threads(max(1, min(nt, self.threads)))
+        lo_t, hi_t, stats = _bounds(pts, lab, inst, nt)
+        if stats[:, 0].sum():
+            return None  # non-finite points: the torch path drops them with a warning
+        vs = np.float32(voxel_size)
+        # floor(p / vs) is monotonic in p: the box of the voxels is the voxels of the box
+        vlo = np.floor(lo_t.min(0) / vs).astype(np.float64)
+        vhi = np.floor(hi_t.max(0) / vs).astype(np.float64)
+        if (vlo < coord_min).any() or (vhi > coord_max).any():
+            return None
+        lo = vlo.astype(np.int64)
+        ext = vhi.astype(np.int64) - lo + 1
         cells = int(ext[0]) * int(ext[1]) * int(ext[2])
-        if cells > self.max_cells:
-            raise ValueError(f"bounding box of {cells} cells > max_cells={self.max_cells}")
+        if cells > self.max_cells or cells > max(4 * n, 1 << 20) or cells >= 1 << 31:
+            return None
+        lmax, imax = int(stats[:, 1].max()), int(stats[:, 2].max())
+        sh = (imax + 1).bit_length()  # shift: instance + 1 in [0, 2^sh)
+        if ((lmax + 2) << sh) + 1 >= 1 << 31:
+            return None
+        nw = (cells + 63) >> 6
+        e1, e2 = int(ext[1]), int(ext[2])
+        lin, bits = _mark(pts, vs, int(lo[0]), int(lo[1]), int(lo[2]), e1, e2, nw, nt)
+        word, pre, nu = _prefix(bits)
         has_rgb = rgb is not None
         rgb_arr = np.ascontiguousarray(rgb, np.uint8) if has_rgb else np.zeros((1, 3), np.uint8)
-        ucoords, count, rgb_sum, first, first_n, mixed, vid = _group(
-            vox,
-            int(lo[0]),
-            int(lo[1]),
-            int(lo[2]),
-            int(ext[1]),
-            int(ext[2]),
-            cells,
-            np.ascontiguousarray(labels, np.int64),
-            np.ascontiguousarray(instance, np.int64),
-            rgb_arr,
-            has_rgb,
+        rec = _accumulate_points(lin, word, pre, nu, lab, inst, rgb_arr, has_rgb, sh, nt)
+        ucoords, keys, count, rgb_sum, lv, lw, iv, iw, ovf = _emit(
+            word, pre, rec, nu, int(lo[0]), int(lo[1]), int(lo[2]), e1, e2, sh, has_rgb,
+            int(key_bits), nt,
         )
+        if ovf.any():
+            start, codes = _overflow_codes(lin, word, pre, lab, inst, sh, ovf, count)
+        else:
+            start, codes = np.zeros(1, np.int64), np.zeros(0, np.int64)
+        lpairs = _pair_list(lv, lw, ovf, start, codes, sh, 0)
+        ipairs = _pair_list(iv, iw, ovf, start, codes, sh, 1) if imax >= 0 else None
         return {
             "ucoords": ucoords,
+            "keys": keys,
             "count": count,
             "rgb_sum": rgb_sum if has_rgb else None,
-            "first": first,
-            "first_n": first_n,
-            "mixed": mixed,
-            "vid": vid,
+            "lpairs": lpairs,
+            "ipairs": ipairs,
         }
-
-    @staticmethod
-    def pairs(groups: dict, values: np.ndarray, which: int):
-        """Exact (voxel, value, points) pairs of one grouping, sorted by voxel then value.
-
-        groups: the dict from :meth:`group`; values: (N,) int64 the per-point labels
-        (``which`` = 0) or instances (``which`` = 1), -1 = none. Returns three arrays:
-        (P,) int64 voxel rows, (P,) int64 values, (P,) float32 point counts.
-        """
-        return _pairs(
-            groups["vid"],
-            np.ascontiguousarray(values, np.int64),
-            np.ascontiguousarray(groups["first"][:, which]),
-            np.ascontiguousarray(groups["first_n"][:, which]),
-            groups["mixed"],
-            groups["count"],
-            np.uint8(1 << which),
-        )
 
 
 # ---------------------------------------------------------------------------- merging
@@ -434,6 +665,31 @@ if _nb is not None:
             s = e
 
 
+if _nb is not None:
+
+    @_jit
+    def _fill_slots(ids, cnts, rows, vals, w, votes, add_votes):  # pragma: no cover
+        """:func:`_slots` for rows whose slots are all empty: a row's pairs take its slots
+        in order when they fit (the common case), else the space-saving update."""
+        k = ids.shape[1]
+        p = rows.shape[0]
+        s = 0
+        while s < p:
+            r = rows[s]
+            e = s + 1
+            while e < p and rows[e] == r:
+                e += 1
+            if e - s <= k:
+                for i in range(s, e):
+                    ids[r, i - s] = vals[i]
+                    cnts[r, i - s] = w[i]
+                    if add_votes:
+                        votes[r] += w[i]
+            else:
+                _slots(ids, cnts, rows[s:e], vals[s:e], w[s:e], votes, add_votes)
+            s = e
+
+
 def find_rows(keys: np.ndarray, ukeys: np.ndarray):
     """keys: (M,) int64 sorted map keys; ukeys: (U,) int64 sorted unique query keys.
     Returns (row (U,) int64, -1 when absent; pos (U,) int64 insertion positions)."""
@@ -482,17 +738,18 @@ def decay(rows, t_rel, half_life, ev, last, votes, rgb_sum, rgb_w, lab_cnt, inst
     _decay(rows, t_rel, half_life, ev, last, votes, rgb_sum, rgb_w, lab_cnt, inst_cnt)
 
 
-def update_slots(ids, cnts, rows, vals, w, votes=None) -> None:
+def update_slots(ids, cnts, rows, vals, w, votes=None, all_empty=False) -> None:
     """Space-saving slot update in place (see ``fusion._slot_update``).
 
     ids: (M, K) int slot values (-1 empty); cnts: (M, K) float32; rows, vals, w: (P,)
     int64 row, int64 value, float32 weight of unique (row, value) pairs sorted by row.
     votes: (M,) float32 that also receives ``w`` per row, or None.
+    all_empty: every slot of ``ids`` is empty (-1): a faster fill, same result.
     """
     if rows.shape[0] == 0:
         return
     add = votes is not None
-    _slots(
+    (_fill_slots if all_empty else _slots)(
         ids,
         cnts,
         rows,
@@ -509,12 +766,12 @@ def warm_up() -> bool:
     if not available():
         return False
     g = DenseGrouper(1 << 20)
-    pts = np.array([[0.0, 0.0, 0.0], [0.05, 0.0, 0.0], [0.01, 0.0, 0.0]], np.float32)
-    vox, lo, hi = g.voxelize(pts, 0.04, None, -(1 << 20), (1 << 20) - 1)
-    labels = np.array([1, 2, 3], np.int64)
-    r = g.group(vox, lo, hi, labels, labels, np.zeros((3, 3), np.uint8))
-    g.group(vox, lo, hi, labels, labels, None)
-    g.pairs(r, labels, 0)
+    # three codes in the first voxel: the exact-vote path compiles too
+    pts = np.array([[0.0, 0.0, 0.0], [0.01, 0.0, 0.0], [0.02, 0.0, 0.0], [0.05, 0, 0]], np.float32)
+    labels = np.array([1, 2, 3, 1], np.int64)
+    for rgb in (np.zeros((4, 3), np.uint8), None):
+        if g.group(pts, 0.04, labels, labels, rgb) is None:  # pragma: no cover
+            raise RuntimeError("the compiled grouping refused its warm-up cloud")
     keys = np.array([1, 5], np.int64)
     row, pos = find_rows(keys, np.array([1, 3], np.int64))
     for old in (
@@ -535,4 +792,6 @@ def warm_up() -> bool:
     for ids in (np.full((3, 2), -1, np.int32), np.full((3, 2), -1, np.int64)):
         update_slots(ids, slots, np.array([0, 0, 0]), np.array([1, 2, 3]), f, votes=f.copy())
         update_slots(ids, slots, np.array([0]), np.array([1]), f[:1])
+        update_slots(ids, slots, np.array([1, 1, 1]), np.array([1, 2, 3]), f, f.copy(), True)
+        update_slots(ids, slots, np.array([2]), np.array([1]), f[:1], all_empty=True)
     return True

@@ -354,13 +354,19 @@ class VoxelMap:
         #: Compiled CPU grouping (numba) when the map lives on the CPU; None = torch path.
         self._grouper = None
         kernel = self.config.cpu_kernel
+        if int(self.config.cpu_threads) < 0:
+            raise ValueError(
+                f"cpu_threads must be >= 0 (0 = all cores), got {self.config.cpu_threads}"
+            )
         if kernel not in ("auto", "compiled", "torch"):
             raise ValueError(f"cpu_kernel must be 'auto', 'compiled' or 'torch', got {kernel!r}")
         if self.device.type == "cpu" and kernel != "torch":
             from ssomotion_ros.sso import cpu_kernels
 
             if cpu_kernels.available():
-                self._grouper = cpu_kernels.DenseGrouper(self.config.max_batch_cells)
+                self._grouper = cpu_kernels.DenseGrouper(
+                    self.config.max_batch_cells, self.config.cpu_threads
+                )
             elif kernel == "compiled":
                 raise ValueError(
                     "cpu_kernel='compiled' needs numba (pip install numba): "
@@ -602,34 +608,25 @@ class VoxelMap:
 
     def _fuse_chunk_compiled(self, cloud: SemanticCloud, stamp: float, transform) -> int | None:
         """CPU fusion with the compiled grouping kernels; None when this chunk needs the
-        torch path (points outside the coordinate range, or a bounding box too large for
-        the bitmap: more than ``max(4 N, 2^20)`` or ``max_batch_cells`` cells)."""
-        g = self._grouper
-        vb = g.voxelize(cloud.points, self.voxel_size, transform, COORD_MIN, COORD_MAX)
-        if vb is None:
-            return None
-        vox, lo, hi = vb
-        n = int(vox.shape[0])
-        ext = hi - lo + 1
-        cells = int(ext[0]) * int(ext[1]) * int(ext[2])
-        if cells.bit_length() > 62 or cells > max(4 * n, 1 << 20) or cells > g.max_cells:
-            return None
+        torch path (see :meth:`cpu_kernels.DenseGrouper.group`: non-finite points or
+        points outside the coordinate range, a bounding box too large for the bitmap,
+        ids too large for 31-bit codes)."""
         lab = np.asarray(cloud.labels, np.int64)
         if self.config.ignore_labels:
             lab = np.where(np.isin(lab, list(self.config.ignore_labels)), -1, lab)
-        inst = np.asarray(cloud.instance, np.int64)
-        r = g.group(vox, lo, hi, lab, inst, cloud.rgb)
+        r = self._grouper.group(
+            cloud.points, self.voxel_size, lab, cloud.instance, cloud.rgb, transform,
+            COORD_MIN, COORD_MAX, _BITS,
+        )
+        if r is None:
+            return None
+        n = len(cloud)
         ucoords = torch.from_numpy(r["ucoords"])
-        ukeys = pack_keys(ucoords)  # sorted: the kernel numbers voxels in (x, y, z) order
+        ukeys = torch.from_numpy(r["keys"])  # sorted: voxels are numbered in key order
         count = torch.from_numpy(r["count"])
         rgb_sum = None if r["rgb_sum"] is None else torch.from_numpy(r["rgb_sum"])
-
-        def pairs(values, which):
-            pv, pval, pw = g.pairs(r, values, which)
-            return torch.from_numpy(pv), torch.from_numpy(pval), torch.from_numpy(pw)
-
-        lpairs = pairs(lab, 0)
-        ipairs = pairs(inst, 1) if int(inst.max()) >= 0 else None
+        lpairs = tuple(torch.from_numpy(a) for a in r["lpairs"])
+        ipairs = None if r["ipairs"] is None else tuple(torch.from_numpy(a) for a in r["ipairs"])
         with self._lock:
             self._merge(ukeys, ucoords, count, rgb_sum, lpairs, ipairs, stamp, compiled=True)
             self.num_points_fused += n
@@ -643,6 +640,9 @@ class VoxelMap:
 
         cfg = self.config
         m = tbl.keys.shape[0]
+        if m == 0:  # an empty table (first cloud, fresh side table): the cloud's voxels
+            self._fill_empty(tbl, ukeys, ucoords, count, rgb_sum, lpairs, ipairs, t_rel)
+            return
         uk = ukeys.numpy()
         row, pos = ck.find_rows(tbl.keys.numpy(), uk)
         found = row >= 0
@@ -701,6 +701,39 @@ class VoxelMap:
                 row_of_u[ivox.numpy()],
                 ival.numpy(),
                 icount.numpy(),
+            )
+
+    def _fill_empty(self, tbl, ukeys, ucoords, count, rgb_sum, lpairs, ipairs, t_rel):
+        """:meth:`_apply_compiled` into an empty table: the rows are the cloud's voxels
+        (same values as inserting them one by one: zero plus the sums)."""
+        from ssomotion_ros.sso import cpu_kernels as ck
+
+        cfg = self.config
+        u = int(ukeys.shape[0])
+        self._alloc(u, tbl)
+        tbl.keys = ukeys.contiguous()
+        tbl.coords = ucoords.to(torch.int32).contiguous()
+        tbl.evidence = (count * cfg.hit_weight).clamp_(max=cfg.max_evidence)
+        tbl.last_seen.fill_(t_rel)
+        if rgb_sum is not None:
+            tbl.rgb_sum = rgb_sum.contiguous()
+            tbl.rgb_w = count.clone()
+        pvox, plab, pcount = lpairs
+        if pvox.numel():
+            ck.update_slots(
+                tbl.lab_ids.numpy(),
+                tbl.lab_cnt.numpy(),
+                pvox.numpy(),
+                plab.numpy(),
+                pcount.numpy(),
+                votes=tbl.votes.numpy(),
+                all_empty=True,
+            )
+        if ipairs is not None and ipairs[0].numel():
+            ivox, ival, icount = ipairs
+            ck.update_slots(
+                tbl.inst_ids.numpy(), tbl.inst_cnt.numpy(), ivox.numpy(), ival.numpy(),
+                icount.numpy(), all_empty=True,
             )
 
     def _fuse_chunk_split(self, cloud, stamp, transform, left: np.ndarray) -> int:
@@ -784,7 +817,7 @@ class VoxelMap:
     def _merge(self, ukeys, ucoords, count, rgb_sum, lpairs, ipairs, stamp, compiled=False):
         """Merge one cloud's per-voxel sums into the map (caller holds the lock).
 
-        ukeys: (U,) int64 sorted packed keys; ucoords: (U, 3) int64; count: (U,) float32
+        ukeys: (U,) int64 sorted packed keys; ucoords: (U, 3) integer; count: (U,) float32
         points per voxel; rgb_sum: (U, 3) float32 or None; lpairs / ipairs: (voxel index
         into ukeys, value, points) label / instance pairs sorted by voxel, or None.
         Voxels already in the main table are updated there; new voxels go to the side

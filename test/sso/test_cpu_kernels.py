@@ -128,11 +128,65 @@ def test_bad_cpu_kernel_value():
         VoxelMap(FusionConfig(device="cpu", cpu_kernel="fast"))
 
 
-def test_group_refuses_box_over_max_cells():
+def test_group_refuses_what_needs_the_torch_path():
     g = cpu_kernels.DenseGrouper(max_cells=100)
-    vox, lo, hi = g.voxelize(np.array([[0, 0, 0], [1, 1, 1]], np.float32), 0.1, None, -1e6, 1e6)
-    with pytest.raises(ValueError, match="max_cells"):
-        g.group(vox, lo, hi, np.zeros(2, np.int64), np.zeros(2, np.int64), None)
+    z = np.zeros(2, np.int64)
+    # a box of 11^3 cells > max_cells
+    assert g.group(np.array([[0, 0, 0], [1, 1, 1]], np.float32), 0.1, z, z, None) is None
+    # non-finite points; outside the coordinate range; (label, instance) codes > 31 bits
+    nan = np.array([[0, 0, 0], [np.nan, 0, 0]], np.float32)
+    assert g.group(nan, 0.1, z, z, None) is None
+    far = np.array([[0, 0, 0], [0.05, 0, 0]], np.float32)
+    assert g.group(far, 0.1, z, z, None, coord_max=-1) is None
+    big = np.array([0, 1 << 40], np.int64)
+    assert g.group(far, 0.1, z, big, None) is None
+    assert g.group(far, 0.1, z, z, None) is not None
+    with pytest.raises(ValueError, match="threads"):
+        VoxelMap(FusionConfig(device="cpu", cpu_threads=-1))
+
+
+def _dense_cloud(n, seed, labels, instances):
+    """Points in a 1 m cube with voxels of 0.25 m: every voxel sees several labels and
+    instances (and three or more (label, instance) codes: the exact-vote path)."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.0, 1.0, (n, 3)).astype(np.float32)
+    lab = rng.integers(-2, labels, n)  # -2: any negative label means none
+    inst = rng.integers(-1, instances, n)
+    col = rng.integers(0, 256, (n, 3)).astype(np.uint8)
+    return make_cloud(p, lab, col, instance=inst)
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 5])
+def test_compiled_slices_and_exact_votes_equal_torch(parts, monkeypatch):
+    # every cloud is split into `parts` slices whose records are added per voxel; the
+    # voxels mix labels heavily (exact votes) or lightly (two codes: inline votes)
+    monkeypatch.setattr(cpu_kernels, "PARALLEL_MIN_POINTS", 0)
+    t, c = _maps(voxel_size=0.25)
+    c._grouper.parts = parts
+    for k, (labels, instances) in enumerate([(6, 5), (2, 0), (1, 2), (1, 0), (40, 30)]):
+        cl = _dense_cloud(700 + 300 * k, seed=20 + k, labels=labels, instances=instances)
+        for m in (t, c):
+            m.fuse(cl, stamp=float(k))
+        _assert_same(t, c)
+    # a light mix: most voxels carry one code, some two
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0, 1, (5000, 3)).astype(np.float32)
+    lab = (p[:, 0] > 0.5).astype(np.int64) + (p[:, 1] > 0.52)
+    for m in (t, c):
+        m.fuse(make_cloud(p, lab, instance=lab * 10), stamp=9.0)
+    _assert_same(t, c)
+
+
+def test_compiled_with_non_finite_points_and_huge_ids(caplog):
+    t, c = _maps(voxel_size=0.1)
+    cl = _cloud(2000, seed=4)
+    cl.points[5] = np.nan  # a SemanticCloud built by hand may hold them
+    big = make_cloud(cl.points[10:20].copy(), np.arange(10), instance=np.arange(10) << 40)
+    with caplog.at_level(logging.WARNING):
+        for m in (t, c):
+            m.fuse(cl, stamp=0.0)
+            m.fuse(big, stamp=1.0)
+    _assert_same(t, c)
 
 
 @pytest.mark.parametrize("kernel", ["torch", "compiled"])
@@ -171,3 +225,21 @@ def test_side_table_with_eviction_and_reload(tmp_path):
     c = VoxelMap(FusionConfig(device="cpu", **cfg))
     c.load_state_dict(a.state_dict())
     _assert_same(a, c)
+
+
+def test_fill_of_empty_slots_equals_the_general_update():
+    rng = np.random.default_rng(11)
+    m, k = 50, 3
+    pairs = sorted({(int(r), int(v)) for r, v in zip(rng.integers(0, m, 200), rng.integers(0, 9, 200))})
+    rows = np.array([p[0] for p in pairs], np.int64)
+    vals = np.array([p[1] for p in pairs], np.int64)
+    w = rng.integers(1, 4, len(pairs)).astype(np.float32)
+    assert np.bincount(rows).max() > k  # some rows need the space-saving update
+    out = []
+    for fast in (False, True):
+        ids, cnts = np.full((m, k), -1, np.int32), np.zeros((m, k), np.float32)
+        votes = np.zeros(m, np.float32)
+        cpu_kernels.update_slots(ids, cnts, rows, vals, w, votes=votes, all_empty=fast)
+        out.append((ids, cnts, votes))
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
