@@ -25,8 +25,9 @@ sorted unique voxels, counts, colour sums, votes and slots.
 
 The kernels are used for clouds fused on the CPU whose voxel bounding box has at most
 ``max(4 N, 2^20)`` and :attr:`FusionConfig.max_batch_cells` cells, whose points are
-finite and inside the map's coordinate range and whose (label, instance) codes fit in
-31 bits; any other cloud takes the torch path. They are compiled on first use (about
+finite and inside the map's coordinate range, with labels up to :data:`MAX_LABEL`
+(16 382) and instance ids up to :data:`MAX_INSTANCE` (65 534); any other cloud takes the
+torch path (same map, 2-5x slower). They are compiled on first use (about
 20 s; ``setup.sh`` does it once with :func:`warm_up`), then cached on disk by numba next
 to this file (or in numba's user cache directory). :func:`available` is False when numba
 is not installed; the fusion then uses the torch path.
@@ -50,6 +51,11 @@ except ImportError as exc:  # pragma: no cover - exercised only without numba
 
 #: Clouds with fewer points are grouped on one thread (a parallel launch costs more).
 PARALLEL_MIN_POINTS = 20_000
+#: (label, instance) codes: ((label + 1) << 16 | (instance + 1)) + 1 in 31 bits. Clouds
+#: with larger ids use the torch path.
+_CODE_SHIFT = 16
+MAX_LABEL = (1 << (30 - _CODE_SHIFT)) - 2
+MAX_INSTANCE = (1 << _CODE_SHIFT) - 2
 
 
 def available() -> bool:
@@ -119,47 +125,40 @@ if _nb is not None:
 
     # ---- pass 1: bounds
     @_jit
-    def _bounds_range(p, lab, inst, a, b, lo, hi, stats):  # pragma: no cover
+    def _bounds_range(p, a, b, lo, hi, bad):  # pragma: no cover
         inf = np.float32(np.inf)
         l0 = l1 = l2 = inf
         h0 = h1 = h2 = -inf
-        nan = np.float32(0.0)  # stays 0 unless a coordinate is inf or NaN (x * 0 = NaN)
+        nbad = 0
         for i in range(a, b):
             x = p[i, 0]
             y = p[i, 1]
             z = p[i, 2]
-            nan += x * np.float32(0.0) + y * np.float32(0.0) + z * np.float32(0.0)
+            if not (abs(x) < inf and abs(y) < inf and abs(z) < inf):
+                nbad += 1  # NaN or inf (never taken for clean clouds: predictable)
             l0 = x if x < l0 else l0
             l1 = y if y < l1 else l1
             l2 = z if z < l2 else l2
             h0 = x if x > h0 else h0
             h1 = y if y > h1 else h1
             h2 = z if z > h2 else h2
-        lm = np.int64(-1)
-        for i in range(a, b):
-            lm = lab[i] if lab[i] > lm else lm
-        im = np.int64(-1)
-        for i in range(a, b):
-            im = inst[i] if inst[i] > im else im
         lo[0] = l0
         lo[1] = l1
         lo[2] = l2
         hi[0] = h0
         hi[1] = h1
         hi[2] = h2
-        stats[0] = 0 if nan == 0 else 1
-        stats[1] = lm
-        stats[2] = im
+        bad[0] = nbad
 
     @_pjit
-    def _bounds(p, lab, inst, nt):  # pragma: no cover
+    def _bounds(p, nt):  # pragma: no cover
         n = p.shape[0]
         lo = np.empty((nt, 3), np.float32)
         hi = np.empty((nt, 3), np.float32)
-        stats = np.empty((nt, 3), np.int64)
+        bad = np.empty((nt, 1), np.int64)
         for t in _prange(nt):
-            _bounds_range(p, lab, inst, n * t // nt, n * (t + 1) // nt, lo[t], hi[t], stats[t])
-        return lo, hi, stats
+            _bounds_range(p, n * t // nt, n * (t + 1) // nt, lo[t], hi[t], bad[t])
+        return lo, hi, bad
 
     # ---- pass 2: cells and bitmaps
     @_jit
@@ -200,15 +199,20 @@ if _nb is not None:
     # ---- pass 3: per-thread records
     # record (8 x int32): 0 points, 1-3 colour sums, 4 first code, 5 second code,
     # 6 points of the second code, 7 = 1 when a third code was seen.
-    # code = ((label + 1) << sh | (instance + 1)) + 1 with negatives as -1 (0 = empty slot)
+    # code = ((label + 1) << 16 | (instance + 1)) + 1 with negatives as -1 (0 = empty
+    # slot); labels up to MAX_LABEL and instances up to MAX_INSTANCE fit in 31 bits
     @_jit
     def _code(la, ia, sh):  # pragma: no cover
         return ((max(la, -1) + 1) << sh | (max(ia, -1) + 1)) + 1
 
     @_jit
-    def _accumulate_range(lin, word, pre, lab, inst, rgb, has_rgb, sh, a, b, rec, buf):
+    def _accumulate_range(lin, word, pre, lab, inst, rgb, has_rgb, sh, a, b, rec, buf, st):
         # pragma: no cover
         blk = buf.shape[0]
+        lmax = (np.int64(1) << (30 - sh)) - 2  # largest label whose code fits 31 bits
+        imax = (np.int64(1) << sh) - 2
+        big = False
+        im = np.int64(-1)
         s = a
         while s < b:
             e = min(s + blk, b)
@@ -223,7 +227,11 @@ if _nb is not None:
                     rec[u, 1] += rgb[i, 0]
                     rec[u, 2] += rgb[i, 1]
                     rec[u, 3] += rgb[i, 2]
-                code = np.int32(_code(lab[i], inst[i], sh))
+                la = lab[i]
+                ia = inst[i]
+                big |= (la > lmax) | (ia > imax)
+                im = ia if ia > im else im
+                code = np.int32(_code(la, ia, sh))
                 c0 = rec[u, 4]
                 if c0 != code:
                     if c0 == 0:
@@ -236,29 +244,35 @@ if _nb is not None:
                     else:
                         rec[u, 7] = 1
             s = e
+        st[0] = 1 if big else 0
+        st[1] = im
 
     @_pjit
     def _accumulate_points(lin, word, pre, nu, lab, inst, rgb, has_rgb, sh, nt):
         # pragma: no cover
+        """Per-slice records (nt, U, 8) and per-slice (ids too big for the codes, largest
+        instance)."""
         n = lin.shape[0]
         rec = np.zeros((nt, nu, 8), np.int32)
+        st = np.empty((nt, 2), np.int64)
         for t in _prange(nt):
             buf = np.empty(32, np.int64)
             _accumulate_range(
                 lin, word, pre, lab, inst, rgb, has_rgb, sh, n * t // nt, n * (t + 1) // nt,
-                rec[t], buf,
+                rec[t], buf, st[t],
             )
-        return rec
+        return rec, st
 
     # ---- per voxel: add the threads' records, codes -> vote pairs
     @_jit
-    def _two_pairs(v0, n0, v1, n1, out_v, out_w):  # pragma: no cover
+    def _two_pairs(v0, n0, v1, n1, out_v, out_w, u):  # pragma: no cover
         """Up to two (value, points) pairs, values >= 0 only, equal values summed, sorted
-        by value, into out_v / out_w (length 2, -1 = none)."""
-        out_v[0] = -1
-        out_v[1] = -1
-        out_w[0] = 0.0
-        out_w[1] = 0.0
+        by value, into row ``u`` of out_v / out_w ((U, 2), -1 = none). Rows are indexed
+        here rather than passed as views: a view per voxel costs reference counting."""
+        out_v[u, 0] = -1
+        out_v[u, 1] = -1
+        out_w[u, 0] = 0.0
+        out_w[u, 1] = 0.0
         if v1 == v0:
             n0 += n1
             v1 = -1
@@ -267,12 +281,12 @@ if _nb is not None:
             n0, n1 = n1, n0
         k = 0
         if v0 >= 0:
-            out_v[0] = v0
-            out_w[0] = n0
+            out_v[u, 0] = v0
+            out_w[u, 0] = n0
             k = 1
         if v1 >= 0:
-            out_v[k] = v1
-            out_w[k] = n1
+            out_v[u, k] = v1
+            out_w[u, k] = n1
 
     @_jit
     def _emit_range(word, pre, rec, lo0, lo1, lo2, e1, e2, sh, has_rgb, kb, wa, wb,
@@ -359,8 +373,8 @@ if _nb is not None:
                 else:
                     la1 = -1
                     ia1 = -1
-                _two_pairs(la0, n0, la1, n1, lv[u], lw[u])
-                _two_pairs(ia0, n0, ia1, n1, iv[u], iw[u])
+                _two_pairs(la0, n0, la1, n1, lv, lw, u)
+                _two_pairs(ia0, n0, ia1, n1, iv, iw, u)
                 u += 1
                 bw ^= low
 
@@ -477,7 +491,8 @@ class DenseGrouper:
 
         Returns None when a point is not finite or outside [coord_min, coord_max], when
         the bounding box has more than ``max(4 N, 2^20)`` or ``max_cells`` cells, or when
-        (label, instance) codes need more than 31 bits. Else a dict: ``ucoords`` (U, 3)
+        a label is over :data:`MAX_LABEL` or an instance over :data:`MAX_INSTANCE`. Else a
+        dict: ``ucoords`` (U, 3)
         int32 unique voxels sorted lexicographically; ``keys`` (U,) int64 their packed
         keys (increasing); ``count`` (U,) float32 points per
         voxel; ``rgb_sum`` (U, 3) float32 or None; ``lpairs`` / ``ipairs``: (voxel row
@@ -496,8 +511,8 @@ class DenseGrouper:
         inst = np.ascontiguousarray(instance, np.int64)
         nt = self.parts if n >= PARALLEL_MIN_POINTS else 1
         _nb.set_num_threads(max(1, min(nt, self.threads)))
-        lo_t, hi_t, stats = _bounds(pts, lab, inst, nt)
-        if stats[:, 0].sum():
+        lo_t, hi_t, bad = _bounds(pts, nt)
+        if bad.sum():
             return None  # non-finite points: the torch path drops them with a warning
         vs = np.float32(voxel_size)
         # floor(p / vs) is monotonic in p: the box of the voxels is the voxels of the box
@@ -510,17 +525,17 @@ class DenseGrouper:
         cells = int(ext[0]) * int(ext[1]) * int(ext[2])
         if cells > self.max_cells or cells > max(4 * n, 1 << 20) or cells >= 1 << 31:
             return None
-        lmax, imax = int(stats[:, 1].max()), int(stats[:, 2].max())
-        sh = (imax + 1).bit_length()  # shift: instance + 1 in [0, 2^sh)
-        if ((lmax + 2) << sh) + 1 >= 1 << 31:
-            return None
         nw = (cells + 63) >> 6
         e1, e2 = int(ext[1]), int(ext[2])
         lin, bits = _mark(pts, vs, int(lo[0]), int(lo[1]), int(lo[2]), e1, e2, nw, nt)
         word, pre, nu = _prefix(bits)
         has_rgb = rgb is not None
         rgb_arr = np.ascontiguousarray(rgb, np.uint8) if has_rgb else np.zeros((1, 3), np.uint8)
-        rec = _accumulate_points(lin, word, pre, nu, lab, inst, rgb_arr, has_rgb, sh, nt)
+        sh = _CODE_SHIFT
+        rec, st = _accumulate_points(lin, word, pre, nu, lab, inst, rgb_arr, has_rgb, sh, nt)
+        if st[:, 0].any():
+            return None  # a label > MAX_LABEL or an instance > MAX_INSTANCE
+        imax = int(st[:, 1].max())
         ucoords, keys, count, rgb_sum, lv, lw, iv, iw, ovf = _emit(
             word, pre, rec, nu, int(lo[0]), int(lo[1]), int(lo[2]), e1, e2, sh, has_rgb,
             int(key_bits), nt,
