@@ -3,11 +3,15 @@
 Measured in one run, on the same synthetic room scan (see
 :mod:`ssomotion_ros.sso.synthetic`, 1M points; 100k with ``--quick``):
 
-* ``fusion.points_per_s``: fusing the cloud into an empty map (best of 5 repeats),
-  and ``fusion.speedup_vs_open3d``: Open3D ``voxel_down_sample`` of the same points
-  and colours at the same voxel size, divided by our time (Open3D computes no labels,
-  votes or instances, so the comparison favours it). ``fusion.kernel`` says which CPU
-  path ran (``compiled`` = the numba kernels, see :mod:`ssomotion_ros.sso.cpu_kernels`);
+* ``fusion.points_per_s``: fusing the cloud into an empty map (best of 7 turns), and
+  ``fusion.speedup_vs_open3d``: Open3D ``voxel_down_sample`` of the same points and
+  colours at the same voxel size (best of its 7 turns), divided by our time (Open3D
+  computes no labels, votes or instances, so the comparison favours it). Ours, ours on
+  one thread (``one_thread_seconds``, ``speedup_vs_open3d_one_thread``) and Open3D are
+  timed in turn (A, B, C, A, B, C, ...) so that a change of machine load hits all of
+  them; ``speedup_vs_open3d_per_turn`` gives the spread of the ratio over the turns and
+  ``*_turns`` every time. ``fusion.kernel`` says which CPU path ran (``compiled`` = the
+  numba kernels on ``kernel_threads`` threads, see :mod:`ssomotion_ros.sso.cpu_kernels`);
   ``torch_path_seconds`` / ``speedup_vs_torch_path`` time the torch path on the same
   cloud (CPU only), ``into_built_map_seconds`` fuses the same cloud again into the
   built map (every voxel already stored: the steady state of a mapper).
@@ -47,6 +51,19 @@ def _best(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return min(times)
+
+
+def _interleaved(fns: dict, repeats: int) -> dict:
+    """Times of each function in ``fns`` (name -> callable), run in turn ``repeats``
+    times (A, B, C, A, B, C, ...) so that all see the same machine load: name -> list
+    of seconds."""
+    times: dict = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return times
 
 
 def _scan_order(points: np.ndarray) -> np.ndarray:
@@ -150,16 +167,35 @@ def run_sso(args: argparse.Namespace) -> dict:
             torch.cuda.synchronize()
 
     cfg = FusionConfig(voxel_size=vs, device=str(device))
+    cfg1 = FusionConfig(voxel_size=vs, device=str(device), cpu_threads=1)
 
-    def ours():
-        m = VoxelMap(cfg, device)
+    def ours(c=cfg):
+        m = VoxelMap(c, device)
         m.fuse(cloud, stamp=0.0)
         sync()
         return m
 
     ours()  # warm-up (and loads the compiled kernels)
-    t_ours = _best(ours, repeats)
+    o3d = None
+    try:
+        import open3d as o3d
+
+        pc = o3d.geometry.PointCloud()
+        pc.points = o3d.utility.Vector3dVector(cloud.points.astype(np.float64))
+        pc.colors = o3d.utility.Vector3dVector(cloud.rgb.astype(np.float64) / 255.0)
+        pc.voxel_down_sample(vs)
+    except ImportError:
+        pass
+    # ours and the peer in turn, so that both see the same machine load
+    fns = {"ours": ours}
+    if device.type == "cpu":
+        fns["ours_one_thread"] = lambda: ours(cfg1)
+    if o3d is not None:
+        fns["open3d"] = lambda: pc.voxel_down_sample(vs)
+    times = _interleaved(fns, repeats + 2)
+    t_ours = min(times["ours"])
     built = ours()
+    threads_used = built._grouper.threads if built._grouper is not None else 0
 
     def into_built():
         built.fuse(cloud, stamp=1.0)
@@ -188,24 +224,37 @@ def run_sso(args: argparse.Namespace) -> dict:
             "seconds": round(t_ours, 5),
             "points_per_s": round(n / t_ours),
             "kernel": "compiled" if built._grouper is not None else "torch",
+            "kernel_threads": threads_used,
             "into_built_map_seconds": round(t_built, 5),
         },
     }
+    fu = result["fusion"]
+    if "ours_one_thread" in times:
+        fu["one_thread_seconds"] = round(min(times["ours_one_thread"]), 5)
     if t_torch is not None:
-        result["fusion"]["torch_path_seconds"] = round(t_torch, 5)
-        result["fusion"]["speedup_vs_torch_path"] = round(t_torch / t_ours, 2)
-    try:
-        import open3d as o3d
+        fu["torch_path_seconds"] = round(t_torch, 5)
+        fu["speedup_vs_torch_path"] = round(t_torch / t_ours, 2)
+    if o3d is None:
+        fu["speedup_vs_open3d"] = None
+        fu["open3d"] = "not installed"
+    else:
+        t_o3d = min(times["open3d"])
+        fu["open3d_seconds"] = round(t_o3d, 5)
+        fu["open3d_points_per_s"] = round(n / t_o3d)
+        fu["speedup_vs_open3d"] = round(t_o3d / t_ours, 2)
+        # per turn (ours and Open3D timed back to back): the spread of the ratio
+        ratios = [b / a for a, b in zip(times["ours"], times["open3d"])]
+        fu["speedup_vs_open3d_per_turn"] = {
+            "median": round(statistics.median(ratios), 2),
+            "min": round(min(ratios), 2),
+            "max": round(max(ratios), 2),
+        }
+        if "ours_one_thread" in times:
+            fu["speedup_vs_open3d_one_thread"] = round(t_o3d / fu["one_thread_seconds"], 2)
+        fu["open3d_turns"] = [round(x, 5) for x in times["open3d"]]
+        fu["ours_turns"] = [round(x, 5) for x in times["ours"]]
 
-        pc = o3d.geometry.PointCloud()
-        pc.points = o3d.utility.Vector3dVector(cloud.points.astype(np.float64))
-        pc.colors = o3d.utility.Vector3dVector(cloud.rgb.astype(np.float64) / 255.0)
-        pc.voxel_down_sample(vs)
-        t_o3d = _best(lambda: pc.voxel_down_sample(vs), repeats)
-        result["fusion"]["open3d_seconds"] = round(t_o3d, 5)
-        result["fusion"]["open3d_points_per_s"] = round(n / t_o3d)
-        result["fusion"]["speedup_vs_open3d"] = round(t_o3d / t_ours, 2)
-
+    if o3d is not None:
         # the same points in a sensor's scan order (rings swept in azimuth from the
         # room's centre): how clouds arrive from a lidar or a depth camera
         scan = cloud.subset(_scan_order(cloud.points))
@@ -218,16 +267,13 @@ def run_sso(args: argparse.Namespace) -> dict:
             sync()
 
         ours_scan()
-        t_scan = _best(ours_scan, repeats)
-        t_o3d_scan = _best(lambda: pcs.voxel_down_sample(vs), repeats)
+        ts = _interleaved({"ours": ours_scan, "open3d": lambda: pcs.voxel_down_sample(vs)}, repeats)
+        t_scan, t_o3d_scan = min(ts["ours"]), min(ts["open3d"])
         result["fusion"]["scan_order"] = {
             "seconds": round(t_scan, 5),
             "open3d_seconds": round(t_o3d_scan, 5),
             "speedup_vs_open3d": round(t_o3d_scan / t_scan, 2),
         }
-    except ImportError:
-        result["fusion"]["speedup_vs_open3d"] = None
-        result["fusion"]["open3d"] = "not installed"
 
     if not quick:
         result["fusion"]["big_map"] = _big_map(device, vs, sync)

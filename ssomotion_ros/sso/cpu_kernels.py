@@ -36,6 +36,7 @@ is not installed; the fusion then uses the torch path.
 from __future__ import annotations
 
 import logging
+import threading
 
 import numpy as np
 
@@ -44,11 +45,18 @@ log = logging.getLogger(__name__)
 try:  # numba is a declared dependency; stay usable (torch path) without it
     import numba as _nb
 
+    # OpenMP first: numba would try TBB first and warn when it finds an old one (Open3D
+    # bundles one); "workqueue" is the last resort (not thread safe: see _LAUNCH_LOCK)
+    _nb.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
     _NUMBA_ERROR = None
 except ImportError as exc:  # pragma: no cover - exercised only without numba
     _nb = None
     _NUMBA_ERROR = str(exc)
 
+#: Serializes the parallel kernel launches of all maps of the process (numba's
+#: "workqueue" threading layer aborts on concurrent launches; each launch uses every
+#: kernel thread anyway).
+_LAUNCH_LOCK = threading.Lock()
 #: Clouds with fewer points are grouped on one thread (a parallel launch costs more).
 PARALLEL_MIN_POINTS = 20_000
 #: (label, instance) codes: ((label + 1) << 16 | (instance + 1)) + 1 in 31 bits. Clouds
@@ -258,8 +266,19 @@ if _nb is not None:
         for t in _prange(nt):
             buf = np.empty(32, np.int64)
             _accumulate_range(
-                lin, word, pre, lab, inst, rgb, has_rgb, sh, n * t // nt, n * (t + 1) // nt,
-                rec[t], buf, st[t],
+                lin,
+                word,
+                pre,
+                lab,
+                inst,
+                rgb,
+                has_rgb,
+                sh,
+                n * t // nt,
+                n * (t + 1) // nt,
+                rec[t],
+                buf,
+                st[t],
             )
         return rec, st
 
@@ -289,8 +308,30 @@ if _nb is not None:
             out_w[u, k] = n1
 
     @_jit
-    def _emit_range(word, pre, rec, lo0, lo1, lo2, e1, e2, sh, has_rgb, kb, wa, wb,
-                    ucoords, keys, count, rgb_sum, lv, lw, iv, iw, ovf):  # pragma: no cover
+    def _emit_range(
+        word,
+        pre,
+        rec,
+        lo0,
+        lo1,
+        lo2,
+        e1,
+        e2,
+        sh,
+        has_rgb,
+        kb,
+        wa,
+        wb,
+        ucoords,
+        keys,
+        count,
+        rgb_sum,
+        lv,
+        lw,
+        iv,
+        iw,
+        ovf,
+    ):  # pragma: no cover
         one = np.uint64(1)
         off = np.int64(1) << (kb - 1)
         mask = (np.int64(1) << sh) - 1
@@ -393,8 +434,28 @@ if _nb is not None:
         ovf = np.empty(nu, np.uint8)
         for t in _prange(nt):
             _emit_range(
-                word, pre, rec, lo0, lo1, lo2, e1, e2, sh, has_rgb, kb, nw * t // nt,
-                nw * (t + 1) // nt, ucoords, keys, count, rgb_sum, lv, lw, iv, iw, ovf,
+                word,
+                pre,
+                rec,
+                lo0,
+                lo1,
+                lo2,
+                e1,
+                e2,
+                sh,
+                has_rgb,
+                kb,
+                nw * t // nt,
+                nw * (t + 1) // nt,
+                ucoords,
+                keys,
+                count,
+                rgb_sum,
+                lv,
+                lw,
+                iv,
+                iw,
+                ovf,
             )
         return ucoords, keys, count, rgb_sum, lv, lw, iv, iw, ovf
 
@@ -479,8 +540,18 @@ class DenseGrouper:
         #: Slices of the cloud (one record set each); equal to ``threads`` except in tests.
         self.parts = self.threads
 
-    def group(self, points, voxel_size, labels, instance, rgb, transform=None,
-              coord_min=-(1 << 20), coord_max=(1 << 20) - 1, key_bits=21):
+    def group(
+        self,
+        points,
+        voxel_size,
+        labels,
+        instance,
+        rgb,
+        transform=None,
+        coord_min=-(1 << 20),
+        coord_max=(1 << 20) - 1,
+        key_bits=21,
+    ):
         """Group one cloud's points by voxel, or None when the cloud needs the torch path.
 
         points: (N, 3) float32 metres, sensor frame when ``transform`` is given, else map.
@@ -492,9 +563,8 @@ class DenseGrouper:
         Returns None when a point is not finite or outside [coord_min, coord_max], when
         the bounding box has more than ``max(4 N, 2^20)`` or ``max_cells`` cells, or when
         a label is over :data:`MAX_LABEL` or an instance over :data:`MAX_INSTANCE`. Else a
-        dict: ``ucoords`` (U, 3)
-        int32 unique voxels sorted lexicographically; ``keys`` (U,) int64 their packed
-        keys (increasing); ``count`` (U,) float32 points per
+        dict: ``ucoords`` (U, 3) int32 unique voxels sorted lexicographically; ``keys``
+        (U,) int64 their packed keys (increasing); ``count`` (U,) float32 points per
         voxel; ``rgb_sum`` (U, 3) float32 or None; ``lpairs`` / ``ipairs``: (voxel row
         (P,) int64, value (P,) int64, points (P,) float32) label / instance votes sorted
         by voxel then value (``ipairs`` None when no point has an instance).
@@ -509,8 +579,19 @@ class DenseGrouper:
             return None
         lab = np.ascontiguousarray(labels, np.int64)
         inst = np.ascontiguousarray(instance, np.int64)
-        nt = self.parts if n >= PARALLEL_MIN_POINTS else 1
-        _nb.set_num_threads(max(1, min(nt, self.threads)))
+        has_rgb = rgb is not None
+        rgb_arr = np.ascontiguousarray(rgb, np.uint8) if has_rgb else np.zeros((1, 3), np.uint8)
+        with _LAUNCH_LOCK:
+            nt = self.parts if n >= PARALLEL_MIN_POINTS else 1
+            _nb.set_num_threads(max(1, min(nt, self.threads)))
+            return self._group(
+                pts, voxel_size, lab, inst, rgb_arr, has_rgb, nt, coord_min, coord_max, key_bits
+            )
+
+    def _group(
+        self, pts, voxel_size, lab, inst, rgb_arr, has_rgb, nt, coord_min, coord_max, key_bits
+    ):
+        n = pts.shape[0]
         lo_t, hi_t, bad = _bounds(pts, nt)
         if bad.sum():
             return None  # non-finite points: the torch path drops them with a warning
@@ -529,16 +610,25 @@ class DenseGrouper:
         e1, e2 = int(ext[1]), int(ext[2])
         lin, bits = _mark(pts, vs, int(lo[0]), int(lo[1]), int(lo[2]), e1, e2, nw, nt)
         word, pre, nu = _prefix(bits)
-        has_rgb = rgb is not None
-        rgb_arr = np.ascontiguousarray(rgb, np.uint8) if has_rgb else np.zeros((1, 3), np.uint8)
         sh = _CODE_SHIFT
         rec, st = _accumulate_points(lin, word, pre, nu, lab, inst, rgb_arr, has_rgb, sh, nt)
         if st[:, 0].any():
             return None  # a label > MAX_LABEL or an instance > MAX_INSTANCE
         imax = int(st[:, 1].max())
         ucoords, keys, count, rgb_sum, lv, lw, iv, iw, ovf = _emit(
-            word, pre, rec, nu, int(lo[0]), int(lo[1]), int(lo[2]), e1, e2, sh, has_rgb,
-            int(key_bits), nt,
+            word,
+            pre,
+            rec,
+            nu,
+            int(lo[0]),
+            int(lo[1]),
+            int(lo[2]),
+            e1,
+            e2,
+            sh,
+            has_rgb,
+            int(key_bits),
+            nt,
         )
         if ovf.any():
             start, codes = _overflow_codes(lin, word, pre, lab, inst, sh, ovf, count)

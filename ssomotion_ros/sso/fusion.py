@@ -615,8 +615,15 @@ class VoxelMap:
         if self.config.ignore_labels:
             lab = np.where(np.isin(lab, list(self.config.ignore_labels)), -1, lab)
         r = self._grouper.group(
-            cloud.points, self.voxel_size, lab, cloud.instance, cloud.rgb, transform,
-            COORD_MIN, COORD_MAX, _BITS,
+            cloud.points,
+            self.voxel_size,
+            lab,
+            cloud.instance,
+            cloud.rgb,
+            transform,
+            COORD_MIN,
+            COORD_MAX,
+            _BITS,
         )
         if r is None:
             return None
@@ -732,8 +739,12 @@ class VoxelMap:
         if ipairs is not None and ipairs[0].numel():
             ivox, ival, icount = ipairs
             ck.update_slots(
-                tbl.inst_ids.numpy(), tbl.inst_cnt.numpy(), ivox.numpy(), ival.numpy(),
-                icount.numpy(), all_empty=True,
+                tbl.inst_ids.numpy(),
+                tbl.inst_cnt.numpy(),
+                ivox.numpy(),
+                ival.numpy(),
+                icount.numpy(),
+                all_empty=True,
             )
 
     def _fuse_chunk_split(self, cloud, stamp, transform, left: np.ndarray) -> int:

@@ -230,7 +230,9 @@ def test_side_table_with_eviction_and_reload(tmp_path):
 def test_fill_of_empty_slots_equals_the_general_update():
     rng = np.random.default_rng(11)
     m, k = 50, 3
-    pairs = sorted({(int(r), int(v)) for r, v in zip(rng.integers(0, m, 200), rng.integers(0, 9, 200))})
+    pairs = sorted(
+        {(int(r), int(v)) for r, v in zip(rng.integers(0, m, 200), rng.integers(0, 9, 200))}
+    )
     rows = np.array([p[0] for p in pairs], np.int64)
     vals = np.array([p[1] for p in pairs], np.int64)
     w = rng.integers(1, 4, len(pairs)).astype(np.float32)
