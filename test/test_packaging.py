@@ -21,6 +21,7 @@ IMPORT_TO_KEY = {
     "numpy": "python3-numpy",
     "scipy": "python3-scipy",
     "numba": "python3-numba",
+    "llvmlite": "python3-llvmlite",
     "yaml": "python3-yaml",
     "tqdm": "python3-tqdm",
     "matplotlib": "python3-matplotlib",

@@ -221,10 +221,11 @@ class MapperNode(Node):
         self._stats_clouds = 0
         self._worker = threading.Thread(target=self._work, name="mapper-worker", daemon=True)
         self._worker.start()
+        g = self.model.map._grouper
+        kernels = f" (compiled CPU kernels, {g.threads} threads)" if g is not None else ""
         self.get_logger().info(
             f"fusing {cfg.cloud_topic} (layout {cfg.layout}) into a {cfg.voxel_size} m SSO on "
-            f"{self.model.device}"
-            f"{' (compiled CPU kernels)' if self.model.map._grouper is not None else ''}; "
+            f"{self.model.device}{kernels}; "
             f"voxels on {cfg.occupancy_topic}, instances on "
             f"{cfg.instances_topic}"
         )

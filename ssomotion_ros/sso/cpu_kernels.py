@@ -64,6 +64,8 @@ PARALLEL_MIN_POINTS = 20_000
 _CODE_SHIFT = 16
 MAX_LABEL = (1 << (30 - _CODE_SHIFT)) - 2
 MAX_INSTANCE = (1 << _CODE_SHIFT) - 2
+#: Largest cloud (chunk) grouped here: colour sums are 32-bit fields (255 x points).
+MAX_POINTS = (1 << 32) // 255
 
 
 def available() -> bool:
@@ -205,8 +207,9 @@ if _nb is not None:
         return word, pre, nu
 
     # ---- pass 3: per-thread records
-    # record (8 x int32): 0 points, 1-3 colour sums, 4 first code, 5 second code,
-    # 6 points of the second code, 7 = 1 when a third code was seen.
+    # record (4 x uint64, two 32-bit fields each, so that a point costs two additions):
+    # 0 points | red sum << 32, 1 green sum | blue sum << 32, 2 first code | second code
+    # << 32, 3 points of the second code | bit 63 set when a third code was seen.
     # code = ((label + 1) << 16 | (instance + 1)) + 1 with negatives as -1 (0 = empty
     # slot); labels up to MAX_LABEL and instances up to MAX_INSTANCE fit in 31 bits
     @_jit
@@ -217,6 +220,7 @@ if _nb is not None:
     def _accumulate_range(lin, word, pre, lab, inst, rgb, has_rgb, sh, a, b, rec, buf, st):
         # pragma: no cover
         blk = buf.shape[0]
+        m32 = np.uint64(0xFFFFFFFF)
         lmax = (np.int64(1) << (30 - sh)) - 2  # largest label whose code fits 31 bits
         imax = (np.int64(1) << sh) - 2
         big = False
@@ -227,30 +231,32 @@ if _nb is not None:
             for i in range(s, e):  # rows of a block of points, their records prefetched
                 u = _rank(word, pre, lin[i])
                 buf[i - s] = u
-                _prefetch(rec, u * 8)
+                _prefetch(rec, u * 4)
             for i in range(s, e):
                 u = buf[i - s]
-                rec[u, 0] += 1
                 if has_rgb:
-                    rec[u, 1] += rgb[i, 0]
-                    rec[u, 2] += rgb[i, 1]
-                    rec[u, 3] += rgb[i, 2]
+                    rec[u, 0] += np.uint64(1) | (np.uint64(rgb[i, 0]) << 32)
+                    rec[u, 1] += np.uint64(rgb[i, 1]) | (np.uint64(rgb[i, 2]) << 32)
+                else:
+                    rec[u, 0] += np.uint64(1)
                 la = lab[i]
                 ia = inst[i]
                 big |= (la > lmax) | (ia > imax)
                 im = ia if ia > im else im
-                code = np.int32(_code(la, ia, sh))
-                c0 = rec[u, 4]
+                code = np.uint64(_code(la, ia, sh))
+                cc = rec[u, 2]
+                c0 = cc & m32
                 if c0 != code:
+                    c1 = cc >> 32
                     if c0 == 0:
-                        rec[u, 4] = code
-                    elif rec[u, 5] == code:
-                        rec[u, 6] += 1
-                    elif rec[u, 5] == 0:
-                        rec[u, 5] = code
-                        rec[u, 6] = 1
+                        rec[u, 2] = cc | code
+                    elif c1 == code:
+                        rec[u, 3] += np.uint64(1)
+                    elif c1 == 0:
+                        rec[u, 2] = cc | (code << 32)
+                        rec[u, 3] += np.uint64(1)
                     else:
-                        rec[u, 7] = 1
+                        rec[u, 3] |= np.uint64(1) << 63
             s = e
         st[0] = 1 if big else 0
         st[1] = im
@@ -258,10 +264,10 @@ if _nb is not None:
     @_pjit
     def _accumulate_points(lin, word, pre, nu, lab, inst, rgb, has_rgb, sh, nt):
         # pragma: no cover
-        """Per-slice records (nt, U, 8) and per-slice (ids too big for the codes, largest
+        """Per-slice records (nt, U, 4) and per-slice (ids too big for the codes, largest
         instance)."""
         n = lin.shape[0]
-        rec = np.zeros((nt, nu, 8), np.int32)
+        rec = np.zeros((nt, nu, 4), np.uint64)
         st = np.empty((nt, 2), np.int64)
         for t in _prange(nt):
             buf = np.empty(32, np.int64)
@@ -335,6 +341,7 @@ if _nb is not None:
         one = np.uint64(1)
         off = np.int64(1) << (kb - 1)
         mask = (np.int64(1) << sh) - 1
+        m32 = np.uint64(0xFFFFFFFF)
         nt = rec.shape[0]
         # the (x, y, z) of the walk's cell, stepped from the previous one (no divisions)
         prev = wa << 6
@@ -373,20 +380,25 @@ if _nb is not None:
                 n1 = 0
                 of = 0
                 for t in range(nt):
-                    ct = rec[t, u, 0]
-                    if ct == 0:
+                    r0 = rec[t, u, 0]
+                    if r0 == 0:
                         continue
+                    ct = np.int64(r0 & m32)
                     c += ct
-                    r += rec[t, u, 1]
-                    g += rec[t, u, 2]
-                    b += rec[t, u, 3]
-                    if rec[t, u, 7] != 0:
+                    r += np.int64(r0 >> 32)
+                    r1 = rec[t, u, 1]
+                    g += np.int64(r1 & m32)
+                    b += np.int64(r1 >> 32)
+                    r2 = rec[t, u, 2]
+                    r3 = rec[t, u, 3]
+                    if (r3 >> 63) != 0:
                         of = 1
+                    m1 = np.int64(r3 & m32)
                     for j in range(2):
-                        code = rec[t, u, 4 + j]
+                        code = np.int64(r2 & m32) if j == 0 else np.int64(r2 >> 32)
                         if code == 0:
                             continue
-                        m = ct - rec[t, u, 6] if j == 0 else rec[t, u, 6]
+                        m = ct - m1 if j == 0 else m1
                         if k0 == code:
                             n0 += m
                         elif k1 == code:
@@ -560,7 +572,9 @@ class DenseGrouper:
         coord_min/coord_max: the map's voxel coordinate range; key_bits: bits per axis
         of the packed keys (``fusion.pack_keys``).
 
-        Returns None when a point is not finite or outside [coord_min, coord_max], when
+        Returns None when the cloud is empty or has :data:`MAX_POINTS` points or more
+        (16.8 M; :attr:`FusionConfig.chunk_points` is 2 M by default), when a point is not
+        finite or outside [coord_min, coord_max], when
         the bounding box has more than ``max(4 N, 2^20)`` or ``max_cells`` cells, or when
         a label is over :data:`MAX_LABEL` or an instance over :data:`MAX_INSTANCE`. Else a
         dict: ``ucoords`` (U, 3) int32 unique voxels sorted lexicographically; ``keys``
@@ -575,7 +589,7 @@ class DenseGrouper:
             # in float64, rounded to float32, as the torch path does
             pts = (pts.astype(np.float64) @ tf[:3, :3].T + tf[:3, 3]).astype(np.float32)
         n = pts.shape[0]
-        if n == 0:
+        if n == 0 or n >= MAX_POINTS:
             return None
         lab = np.ascontiguousarray(labels, np.int64)
         inst = np.ascontiguousarray(instance, np.int64)
