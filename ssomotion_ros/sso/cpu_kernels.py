@@ -357,12 +357,18 @@ if _nb is not None:
                 cell = (w << 6) + _popcount(low - one)
                 cz += cell - prev
                 prev = cell
-                while cz >= e2:
-                    cz -= e2
-                    cy += 1
-                while cy >= e1:
-                    cy -= e1
-                    cx += 1
+                if cz >= e2:  # next row(s): divide only for long jumps
+                    if cz < 2 * e2:
+                        cz -= e2
+                        cy += 1
+                    else:
+                        q = cz // e2
+                        cz -= q * e2
+                        cy += q
+                    if cy >= e1:
+                        q = cy // e1
+                        cy -= q * e1
+                        cx += q
                 x = cx + lo0
                 y = cy + lo1
                 z = cz + lo2

@@ -245,3 +245,28 @@ def test_fill_of_empty_slots_equals_the_general_update():
         out.append((ids, cnts, votes))
     for a, b in zip(*out):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("shape", ["flat", "line", "sparse"])
+def test_compiled_on_degenerate_boxes(shape, monkeypatch):
+    # one z layer (a 2-D laser scan), one x-y line, and a few far-apart clusters: the
+    # per-voxel walk steps across long runs of empty cells
+    monkeypatch.setattr(cpu_kernels, "PARALLEL_MIN_POINTS", 0)
+    rng = np.random.default_rng(5)
+    n = 4000
+    p = rng.uniform(0, 4, (n, 3)).astype(np.float32)
+    if shape == "flat":
+        p[:, 2] = 0.5
+    elif shape == "line":
+        p[:, 1] = 1.0
+        p[:, 2] = 0.3
+    else:  # clusters 3 m apart along y: the walk jumps over many rows at once
+        p = rng.uniform(0, 0.2, (n, 3)).astype(np.float32)
+        p[:, 1] += rng.integers(0, 4, n) * 3.0
+    t, c = _maps(voxel_size=0.05)
+    c._grouper.parts = 3
+    cl = make_cloud(p, rng.integers(0, 3, n), instance=rng.integers(-1, 2, n))
+    assert c._grouper.group(cl.points, 0.05, cl.labels, cl.instance, None) is not None
+    for m in (t, c):
+        m.fuse(cl, stamp=0.0)
+    _assert_same(t, c)
