@@ -6,14 +6,15 @@ scatter reductions): each one is a full pass over the points, which is what limi
 a CPU. These kernels group a cloud in three parallel passes over the points, each on
 ``threads`` contiguous slices of the cloud (numba ``prange``):
 
-1. bounds: the cloud's box in metres (and the largest label / instance id);
+1. bounds: the cloud's box in metres (and whether any point is not finite);
 2. mark: each point's cell in the cloud's voxel bounding box, and a 1-bit-per-cell
    bitmap of the box per thread; the OR of the bitmaps with per-word prefix popcounts
    numbers the occupied voxels in key order (no sort, no id table; the bitmap fits in
    cache);
 3. accumulate: each thread sums its points into its own 32-byte record per voxel (points,
-   colour sums, and the first two distinct (label, instance) codes with their points),
-   prefetching the records of the next points.
+   colour sums, and the first two distinct (label, instance) codes with their points;
+   two 32-bit fields per uint64, so a point costs two additions), prefetching the
+   records of the next points.
 
 A parallel pass over the voxels then adds the threads' records and turns the codes into
 (voxel, label) and (voxel, instance) vote pairs; a voxel whose points carry three or more
@@ -27,8 +28,8 @@ The kernels are used for clouds fused on the CPU whose voxel bounding box has at
 ``max(4 N, 2^20)`` and :attr:`FusionConfig.max_batch_cells` cells, whose points are
 finite and inside the map's coordinate range, with labels up to :data:`MAX_LABEL`
 (16 382) and instance ids up to :data:`MAX_INSTANCE` (65 534); any other cloud takes the
-torch path (same map, 2-5x slower). They are compiled on first use (about
-20 s; ``setup.sh`` does it once with :func:`warm_up`), then cached on disk by numba next
+torch path (same map, 2-5x slower). They are compiled on first use (about 15 s;
+``setup.sh`` does it once with :func:`warm_up`), then cached on disk by numba next
 to this file (or in numba's user cache directory). :func:`available` is False when numba
 is not installed; the fusion then uses the torch path.
 """
