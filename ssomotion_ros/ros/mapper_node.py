@@ -280,7 +280,28 @@ class MapperNode(Node):
             self._cv.notify()
 
     # -- worker ------------------------------------------------------------------------
+    def _warm_up_kernels(self) -> None:
+        """Load (or, with a stale numba cache, compile) the compiled fusion kernels before
+        the first cloud, so that it is not delayed and the log says why when it is."""
+        if self.model.map._grouper is None:
+            return
+        from ssomotion_ros.sso import cpu_kernels
+
+        t0 = time.perf_counter()
+        try:
+            cpu_kernels.warm_up()
+        except Exception as exc:  # noqa: BLE001 - fusion still works (compiles on use)
+            self.get_logger().warning(f"warming up the CPU fusion kernels failed: {exc}")
+            return
+        dt = time.perf_counter() - t0
+        if dt > 3.0:
+            self.get_logger().warning(
+                f"compiled the CPU fusion kernels in {dt:.0f} s (numba's cache was missing "
+                "or stale; ./setup.sh compiles them once)"
+            )
+
     def _work(self) -> None:
+        self._warm_up_kernels()
         period = 1.0 / self.config.publish_rate if self.config.publish_rate > 0 else None
         next_pub = time.monotonic()
         next_stats = time.monotonic() + STATS_PERIOD
