@@ -886,6 +886,85 @@ def update_slots(ids, cnts, rows, vals, w, votes=None, all_empty=False) -> None:
     )
 
 
+# ---------------------------------------------------------------- tri-plane projections
+if _nb is not None:
+
+    @_jit
+    def _project_axis(occ, b, dim, c, step, off, found):  # pragma: no cover
+        """Nearest occupied voxel from index ``c`` walking by ``step`` along ``dim`` (1 = x,
+        2 = y) of occ (B, nx, ny, nz) for agent ``b``; off/found: (A, nz) for the other
+        horizontal axis A. Not found -> offset = steps available - 1 (as the torch path)."""
+        n_axis = occ.shape[dim]
+        n = n_axis - c if step > 0 else c + 1
+        na = occ.shape[3 - dim]  # the other horizontal axis
+        nz = occ.shape[3]
+        for a in range(na):
+            for k in range(nz):
+                off[a, k] = n - 1
+                found[a, k] = False
+        left = na * nz
+        for t in range(n):
+            i = c + t * step
+            for a in range(na):
+                for k in range(nz):
+                    v = occ[b, i, a, k] if dim == 1 else occ[b, a, i, k]
+                    if v != 0 and not found[a, k]:
+                        found[a, k] = True
+                        off[a, k] = t
+                        left -= 1
+            if left == 0:
+                break
+
+    @_jit
+    def _project_down(occ, b, pz, off, found):  # pragma: no cover
+        """z map: nearest occupied voxel from ``pz`` downward per (i, j)."""
+        nx, ny = occ.shape[1], occ.shape[2]
+        for i in range(nx):
+            for j in range(ny):
+                off[i, j] = pz
+                found[i, j] = False
+                for t in range(pz + 1):
+                    if occ[b, i, j, pz - t] != 0:
+                        off[i, j] = t
+                        found[i, j] = True
+                        break
+
+    @_jit
+    def _project_all(occ, cx, cy, pz, z_map, offs, founds):  # pragma: no cover
+        for b in range(occ.shape[0]):
+            _project_axis(occ, b, 1, cx, 1, offs[0][b], founds[0][b])
+            _project_axis(occ, b, 1, cx, -1, offs[1][b], founds[1][b])
+            _project_axis(occ, b, 2, cy, 1, offs[2][b], founds[2][b])
+            _project_axis(occ, b, 2, cy, -1, offs[3][b], founds[3][b])
+            if z_map:
+                _project_down(occ, b, pz, offs[4][b], founds[4][b])
+
+
+def project(occ: np.ndarray, cx: int, cy: int, pz: int, z_map: bool = True):
+    """Bi-directional projections of local occupancy (see ``triplane.decompose``).
+
+    occ: (B, nx, ny, nz) uint8 (or bool) local occupancy, C-contiguous.
+    cx, cy: centre plane indices of x and y; pz: the z plane (the z map looks down from it).
+    Returns (offsets, founds): lists of 5 (4 without the z map) arrays in the order x+, x-,
+    y+, y-, z with shapes (B, ny, nz), (B, ny, nz), (B, nx, nz), (B, nx, nz), (B, nx, ny):
+    offsets int64 in voxels from the plane (steps available - 1 when nothing is found),
+    founds bool.
+    """
+    occ = np.ascontiguousarray(occ).view(np.uint8)
+    b, nx, ny, nz = occ.shape
+    shapes = [(b, ny, nz), (b, ny, nz), (b, nx, nz), (b, nx, nz), (b, nx, ny)]
+    if not z_map:
+        shapes = shapes[:4]
+    offs = [np.empty(sh, np.int64) for sh in shapes]
+    founds = [np.empty(sh, np.bool_) for sh in shapes]
+    if not z_map:  # typed lists must have 5 entries: placeholders
+        offs.append(np.empty((b, 0, 0), np.int64))
+        founds.append(np.empty((b, 0, 0), np.bool_))
+    _project_all(occ, int(cx), int(cy), int(pz), bool(z_map), tuple(offs), tuple(founds))
+    n = 5 if z_map else 4
+    return offs[:n], founds[:n]
+
+
 def warm_up() -> bool:
     """Compile (or load from numba's cache) every kernel on tiny inputs; False when numba
     is missing. ``setup.sh`` calls it so that the first fusion is not slowed down."""
@@ -898,6 +977,10 @@ def warm_up() -> bool:
     for rgb in (np.zeros((4, 3), np.uint8), None):
         if g.group(pts, 0.04, labels, labels, rgb) is None:  # pragma: no cover
             raise RuntimeError("the compiled grouping refused its warm-up cloud")
+    occ = np.zeros((1, 3, 3, 3), np.uint8)
+    occ[0, 2, 1, 0] = 1
+    for z_map in (True, False):
+        project(occ, 1, 1, 1, z_map)
     keys = np.array([1, 5], np.int64)
     row, pos = find_rows(keys, np.array([1, 3], np.int64))
     for old in (

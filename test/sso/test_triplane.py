@@ -14,17 +14,24 @@ from ssomotion_ros.sso.types import TRIPLANE_ORDER
 X_PLUS, X_MINUS, Y_PLUS, Y_MINUS, Z = range(5)
 
 
-def test_decompose_matches_numpy_reference():
+@pytest.mark.parametrize("compiled", [False, None])  # the tensor path, the compiled pass
+@pytest.mark.parametrize("density", [0.0, 0.15, 1.0])
+def test_decompose_matches_numpy_reference(compiled, density):
     cfg = TriplaneConfig(grid_size=(9, 7, 11), z_plane_offset=2)
     rng = np.random.default_rng(0)
-    occ = rng.random((3, 9, 7, 11)) < 0.15
-    res = decompose(torch.from_numpy(occ.astype(np.uint8)), cfg)
+    occ = rng.random((3, 9, 7, 11)) < density
+    res = decompose(torch.from_numpy(occ.astype(np.uint8)), cfg, compiled=compiled)
     for b in range(3):
         ref = reference_triplanes_numpy(occ[b], cfg)
         for m in range(5):
             off, found, _ = res[m]
             got = torch.where(found, off, -1)[b].T.numpy()
             assert np.array_equal(got, ref[m]), TRIPLANE_ORDER[m]
+    four = decompose(torch.from_numpy(occ), cfg, z_map=False, compiled=compiled)  # bool input
+    assert len(four) == 4
+    for m in range(4):
+        for x, y in zip(four[m], res[m]):
+            assert torch.equal(x, y), TRIPLANE_ORDER[m]
 
 
 def _wall_model(axis="x", at=1.02, device="cpu"):
