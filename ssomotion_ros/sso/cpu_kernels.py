@@ -965,6 +965,51 @@ def project(occ: np.ndarray, cx: int, cy: int, pz: int, z_map: bool = True):
     return offs[:n], founds[:n]
 
 
+if _nb is not None:
+
+    @_jit
+    def _pixels(off, found, idx, colf, zidx, zrel, use_zrel, rows, zp, ny, v, m, rowidx, depth):
+        # pragma: no cover
+        b_n, na, nc = off.shape
+        for b in range(b_n):
+            for a in range(na):
+                for c in range(nc):
+                    if not found[b, a, c]:
+                        continue
+                    if m < 2:  # x maps (A = j, C = k): idx = i
+                        col = colf[b, idx[b, a, c] * ny + a]
+                        z = zidx[b, c]
+                    elif m < 4:  # y maps (A = i, C = k): idx = j
+                        col = colf[b, a * ny + idx[b, a, c]]
+                        z = zidx[b, c]
+                    else:  # z map (A = i, C = j): idx = k
+                        col = colf[b, a * ny + c]
+                        z = zrel[b, a, c] if use_zrel else zidx[b, idx[b, a, c]]
+                    row = rows[col * zp + z]
+                    if row >= 0:
+                        rowidx[b, m, c, a] = row + 1
+                        depth[b, m, c, a] = np.float32(off[b, a, c]) * v
+
+
+def triplane_pixels(maps, colf, zidx, zrel, rows, zp, ny, voxel_size, rowidx, depth) -> None:
+    """Fill the tri-plane pixels (see ``triplane.extract_triplanes``), in place.
+
+    maps: 5 (offset, found, index) triples of (B, A, C) arrays (int64, bool, int64) in
+    the natural layout of ``triplane.decompose``; colf: (B, nx * ny) int64 dense-grid row
+    of each local column; zidx: (B, nz) int64 dense-grid z of each local k; zrel: (B, nx,
+    ny) int64 dense z of the z map's voxel, or None (then from zidx); rows: flat int32
+    snapshot row per dense cell (-1 = none), ``zp`` cells per dense column; ny: local y
+    size; voxel_size: metres. rowidx: (B, 5, S, S) int32 zeros, gets 1 + snapshot row of
+    each found voxel; depth: (B, 5, S, S) float32 zeros, gets offset x voxel_size; both
+    in image layout [C, A].
+    """
+    use = zrel is not None
+    zr = zrel if use else np.zeros((1, 1, 1), np.int64)
+    v = np.float32(voxel_size)
+    for m, (off, found, idx) in enumerate(maps):
+        _pixels(off, found, idx, colf, zidx, zr, use, rows, int(zp), int(ny), v, m, rowidx, depth)
+
+
 def warm_up() -> bool:
     """Compile (or load from numba's cache) every kernel on tiny inputs; False when numba
     is missing. ``setup.sh`` calls it so that the first fusion is not slowed down."""
@@ -981,6 +1026,21 @@ def warm_up() -> bool:
     occ[0, 2, 1, 0] = 1
     for z_map in (True, False):
         project(occ, 1, 1, 1, z_map)
+    i2 = np.zeros((1, 2, 2), np.int64)
+    tri_maps = [(i2, i2 == 0, i2)] * 5
+    for zrel in (i2, None):
+        triplane_pixels(
+            tri_maps,
+            np.zeros((1, 4), np.int64),
+            np.zeros((1, 2), np.int64),
+            zrel,
+            np.zeros(8, np.int32),
+            2,
+            2,
+            0.04,
+            np.zeros((1, 5, 2, 2), np.int32),
+            np.zeros((1, 5, 2, 2), np.float32),
+        )
     keys = np.array([1, 5], np.int64)
     row, pos = find_rows(keys, np.array([1, 3], np.int64))
     for old in (

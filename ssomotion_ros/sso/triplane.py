@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ssomotion_ros.sso.config import TriplaneConfig
@@ -272,6 +273,40 @@ def _z_map_from_columns(dense: DenseOccupancy, col, gz, cfg: TriplaneConfig):
     return off, found, pz - off, hz.clamp(min=0)
 
 
+def _compiled() -> bool:
+    from ssomotion_ros.sso import cpu_kernels
+
+    return cpu_kernels.available()
+
+
+def _pixels_torch(maps, colf, zidx, zrel, col, rows_flat, zp, cfg, rowidx, depth) -> None:
+    """The tensor path of ``cpu_kernels.triplane_pixels`` (same arguments, as tensors;
+    ``col`` = colf as (B, nx, ny))."""
+    dev = colf.device
+    b = colf.shape[0]
+    nx, ny, nz = cfg.grid_size
+    ar = {n: torch.arange(n, device=dev) for n in {nx, ny, nz}}
+    for m, (off, found, idx) in enumerate(maps):
+        # natural layout (B, A, C); image layout [C, A]
+        if m < 2:  # x maps (B, ny, nz): idx = i -> column (i, j), z = k
+            c = colf.gather(1, (idx * ny + ar[ny].view(1, ny, 1)).view(b, -1)).view(idx.shape)
+            z = zidx[:, None, :].expand_as(idx)
+        elif m < 4:  # y maps (B, nx, nz): idx = j -> column (i, j), z = k
+            c = colf.gather(1, (ar[nx].view(1, nx, 1) * ny + idx).view(b, -1)).view(idx.shape)
+            z = zidx[:, None, :].expand_as(idx)
+        else:  # z map (B, nx, ny): idx = k -> column (i, j), z = zidx[k]
+            c = col
+            if zrel is not None:
+                z = zrel
+            else:
+                z = zidx.gather(1, idx.view(b, -1)).view(idx.shape)
+        row = rows_flat.index_select(0, (c * zp + z).view(-1)).view(c.shape).to(torch.int64)
+        ok = found & (row >= 0)
+        h, w = idx.shape[2], idx.shape[1]
+        rowidx[:, m, :h, :w] = torch.where(ok, row + 1, 0).transpose(1, 2).to(torch.int32)
+        depth[:, m, :h, :w] = (off.to(torch.float32) * cfg.voxel_size * ok).transpose(1, 2)
+
+
 def extract_triplanes(
     snap: VoxelSnapshot,
     dense: DenseOccupancy,
@@ -324,26 +359,24 @@ def extract_triplanes(
     zp = dense.grid.shape[1]
     rows_flat = dense.rows.view(-1)
     colf = col.view(b, nx * ny)
-    ar = {n: torch.arange(n, device=dev) for n in {nx, ny, nz}}
-    for m, (off, found, idx) in enumerate(maps):
-        # natural layout (B, A, C); image layout [C, A]
-        if m < 2:  # x maps (B, ny, nz): idx = i -> column (i, j), z = k
-            c = colf.gather(1, (idx * ny + ar[ny].view(1, ny, 1)).view(b, -1)).view(idx.shape)
-            z = zidx[:, None, :].expand_as(idx)
-        elif m < 4:  # y maps (B, nx, nz): idx = j -> column (i, j), z = k
-            c = colf.gather(1, (ar[nx].view(1, nx, 1) * ny + idx).view(b, -1)).view(idx.shape)
-            z = zidx[:, None, :].expand_as(idx)
-        else:  # z map (B, nx, ny): idx = k -> column (i, j), z = zidx[k]
-            c = col
-            if zrel is not None:
-                z = zrel
-            else:
-                z = zidx.gather(1, idx.view(b, -1)).view(idx.shape)
-        row = rows_flat.index_select(0, (c * zp + z).view(-1)).view(c.shape).to(torch.int64)
-        ok = found & (row >= 0)
-        h, w = idx.shape[2], idx.shape[1]
-        rowidx[:, m, :h, :w] = torch.where(ok, row + 1, 0).transpose(1, 2).to(torch.int32)
-        depth[:, m, :h, :w] = (off.to(torch.float32) * cfg.voxel_size * ok).transpose(1, 2)
+    if dev.type == "cpu" and _compiled():
+        from ssomotion_ros.sso import cpu_kernels
+
+        np_maps = [tuple(np.ascontiguousarray(t.numpy()) for t in mp) for mp in maps]
+        cpu_kernels.triplane_pixels(
+            np_maps,
+            colf.numpy(),
+            zidx.numpy(),
+            None if zrel is None else zrel.numpy(),
+            rows_flat.numpy(),
+            zp,
+            ny,
+            cfg.voxel_size,
+            rowidx.numpy(),
+            depth.numpy(),
+        )
+    else:
+        _pixels_torch(maps, colf, zidx, zrel, col, rows_flat, zp, cfg, rowidx, depth)
     flat = rowidx.view(-1)
     tables = snap.__dict__.get("_triplane_tables")
     if tables is None:  # label / colour per (1 + row), row 0 = nothing; cached per snapshot

@@ -126,6 +126,23 @@ def test_batch_equals_single_and_out_reuse_and_regional():
         assert torch.equal(getattr(reg, f), getattr(fresh, f)), f
 
 
+@pytest.mark.parametrize("local_voxel", [0.04, 0.05])  # 0.05: no z-map column shortcut
+def test_compiled_cpu_path_equals_tensor_path(local_voxel, monkeypatch):
+    from ssomotion_ros.sso import cpu_kernels
+
+    cfg = SceneModelConfig(triplane=TriplaneConfig(voxel_size=local_voxel))
+    model = SceneModel(cfg)
+    model.fuse(room_cloud(num_points=100_000), stamp=0.0)
+    # near walls, in the open, partly outside the map
+    poses = np.array([[1.0, 2.0, 0.3], [3.5, 2.5, -2.0], [5.8, 0.2, 1.0], [-1.0, 2.0, 0.0]])
+    compiled = model.local_triplanes(poses)
+    monkeypatch.setattr(cpu_kernels, "available", lambda: False)
+    tensor = model.local_triplanes(poses)
+    assert compiled.mask.any()
+    for f in ("depth", "rgb", "semantic", "label", "mask"):
+        assert torch.equal(getattr(compiled, f), getattr(tensor, f)), f
+
+
 def test_pose_errors():
     model = SceneModel()
     with pytest.raises(ValueError, match="B, 3"):
