@@ -11,7 +11,8 @@ Measured in one run, on the same synthetic room scan (see
   timed in turn (A, B, C, A, B, C, ...) so that a change of machine load hits all of
   them; ``speedup_vs_open3d_per_turn`` gives the spread of the ratio over the turns and
   ``*_turns`` every time. ``fusion.kernel`` says which CPU path ran (``compiled`` = the
-  numba kernels on ``kernel_threads`` threads, see :mod:`ssomotion_ros.sso.cpu_kernels`);
+  numba kernels on ``kernel_threads`` threads, see :mod:`ssomotion_ros.sso.cpu_kernels`;
+  ``phases_ms`` then gives the median time of each of their phases and of the rest);
   ``torch_path_seconds`` / ``speedup_vs_torch_path`` time the torch path on the same
   cloud (CPU only), ``into_built_map_seconds`` fuses the same cloud again into the
   built map (every voxel already stored: the steady state of a mapper).
@@ -141,6 +142,26 @@ def _big_map(device, vs: float, sync) -> dict:
     }
 
 
+def _phases(cfg, device, cloud, sync, repeats: int) -> dict:
+    """Median milliseconds of each phase of the compiled fusion of ``cloud`` into an empty
+    map (``cpu_kernels.DenseGrouper.timings``), and ``merge_and_rest``: the fusion's total
+    minus the grouping phases (the table merge, Python and torch wrappers)."""
+    from ssomotion_ros.sso.fusion import VoxelMap
+
+    runs = []
+    for _ in range(repeats):
+        m = VoxelMap(cfg, device)
+        m._grouper.timings = t = {}
+        t0 = time.perf_counter()
+        m.fuse(cloud, stamp=0.0)
+        sync()
+        total = time.perf_counter() - t0
+        t["merge_and_rest"] = total - sum(t.values())
+        t["total"] = total
+        runs.append(t)
+    return {k: round(statistics.median(r[k] for r in runs) * 1000, 2) for k in runs[0]}
+
+
 def run_sso(args: argparse.Namespace) -> dict:
     import torch
 
@@ -229,6 +250,8 @@ def run_sso(args: argparse.Namespace) -> dict:
         },
     }
     fu = result["fusion"]
+    if built._grouper is not None:
+        fu["phases_ms"] = _phases(cfg, device, cloud, sync, repeats)
     if "ours_one_thread" in times:
         fu["one_thread_seconds"] = round(min(times["ours_one_thread"]), 5)
     if t_torch is not None:

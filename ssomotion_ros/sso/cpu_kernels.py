@@ -25,7 +25,8 @@ space-saving slot update. Results are identical to the torch path (tested): the 
 sorted unique voxels, counts, colour sums, votes and slots.
 
 The kernels are used for clouds fused on the CPU whose voxel bounding box has at most
-``max(4 N, 2^20)`` and :attr:`FusionConfig.max_batch_cells` cells, whose points are
+:attr:`FusionConfig.max_batch_cells` cells (the bitmaps take 1 bit per cell and thread,
+2 MB each at the default 16 M), whose points are
 finite and inside the map's coordinate range, with labels up to :data:`MAX_LABEL`
 (16 382) and instance ids up to :data:`MAX_INSTANCE` (65 534); any other cloud takes the
 torch path (same map, 2-5x slower). They are compiled on first use (about 15 s;
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import numpy as np
 
@@ -541,6 +543,20 @@ if _nb is not None:
         return out_v[:p], out_val[:p], out_w[:p]
 
 
+class _Clock:
+    """Adds the seconds since the previous call to ``timings[name]`` (no-op for None)."""
+
+    def __init__(self, timings: dict | None):
+        self.timings = timings
+        self.t = time.perf_counter() if timings is not None else 0.0
+
+    def __call__(self, name: str) -> None:
+        if self.timings is not None:
+            now = time.perf_counter()
+            self.timings[name] = self.timings.get(name, 0.0) + now - self.t
+            self.t = now
+
+
 class DenseGrouper:
     """Groups clouds by voxel with the compiled kernels (see the module docstring).
     Stateless and thread safe.
@@ -559,6 +575,10 @@ class DenseGrouper:
         self.threads = min(int(threads), max_threads()) if threads else max_threads()
         #: Slices of the cloud (one record set each); equal to ``threads`` except in tests.
         self.parts = self.threads
+        #: When a dict: every :meth:`group` call adds the seconds of its phases to it
+        #: (``bounds``, ``mark``, ``accumulate``, ``emit``, ``vote_pairs``; the benchmark
+        #: reports them). None (default) = not timed.
+        self.timings: dict | None = None
 
     def group(
         self,
@@ -583,7 +603,7 @@ class DenseGrouper:
         Returns None when the cloud is empty or has :data:`MAX_POINTS` points or more
         (16.8 M; :attr:`FusionConfig.chunk_points` is 2 M by default), when a point is not
         finite or outside [coord_min, coord_max], when
-        the bounding box has more than ``max(4 N, 2^20)`` or ``max_cells`` cells, or when
+        the bounding box has more than ``max_cells`` cells (or 2^31), or when
         a label is over :data:`MAX_LABEL` or an instance over :data:`MAX_INSTANCE`. Else a
         dict: ``ucoords`` (U, 3) int32 unique voxels sorted lexicographically; ``keys``
         (U,) int64 their packed keys (increasing); ``count`` (U,) float32 points per
@@ -613,8 +633,9 @@ class DenseGrouper:
     def _group(
         self, pts, voxel_size, lab, inst, rgb_arr, has_rgb, nt, coord_min, coord_max, key_bits
     ):
-        n = pts.shape[0]
+        clock = _Clock(self.timings)
         lo_t, hi_t, bad = _bounds(pts, nt)
+        clock("bounds")
         if bad.sum():
             return None  # non-finite points: the torch path drops them with a warning
         vs = np.float32(voxel_size)
@@ -626,14 +647,16 @@ class DenseGrouper:
         lo = vlo.astype(np.int64)
         ext = vhi.astype(np.int64) - lo + 1
         cells = int(ext[0]) * int(ext[1]) * int(ext[2])
-        if cells > self.max_cells or cells > max(4 * n, 1 << 20) or cells >= 1 << 31:
+        if cells > self.max_cells or cells >= 1 << 31:
             return None
         nw = (cells + 63) >> 6
         e1, e2 = int(ext[1]), int(ext[2])
         lin, bits = _mark(pts, vs, int(lo[0]), int(lo[1]), int(lo[2]), e1, e2, nw, nt)
         word, pre, nu = _prefix(bits)
+        clock("mark")
         sh = _CODE_SHIFT
         rec, st = _accumulate_points(lin, word, pre, nu, lab, inst, rgb_arr, has_rgb, sh, nt)
+        clock("accumulate")
         if st[:, 0].any():
             return None  # a label > MAX_LABEL or an instance > MAX_INSTANCE
         imax = int(st[:, 1].max())
@@ -652,12 +675,14 @@ class DenseGrouper:
             int(key_bits),
             nt,
         )
+        clock("emit")
         if ovf.any():
             start, codes = _overflow_codes(lin, word, pre, lab, inst, sh, ovf, count)
         else:
             start, codes = np.zeros(1, np.int64), np.zeros(0, np.int64)
         lpairs = _pair_list(lv, lw, ovf, start, codes, sh, 0)
         ipairs = _pair_list(iv, iw, ovf, start, codes, sh, 1) if imax >= 0 else None
+        clock("vote_pairs")
         return {
             "ucoords": ucoords,
             "keys": keys,
