@@ -71,6 +71,13 @@ MAX_INSTANCE = (1 << _CODE_SHIFT) - 2
 MAX_POINTS = (1 << 32) // 255
 
 
+#: Errors of compiling the kernels (numba typing/lowering, LLVM): the fusion then falls
+#: back to the torch path with a warning instead of failing.
+COMPILE_ERRORS: tuple = (RuntimeError,)
+if _nb is not None:
+    COMPILE_ERRORS = (_nb.core.errors.NumbaError, RuntimeError)
+
+
 def available() -> bool:
     """True when the compiled kernels can be used (numba importable)."""
     return _nb is not None

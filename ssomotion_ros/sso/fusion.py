@@ -614,17 +614,24 @@ class VoxelMap:
         lab = np.asarray(cloud.labels, np.int64)
         if self.config.ignore_labels:
             lab = np.where(np.isin(lab, list(self.config.ignore_labels)), -1, lab)
-        r = self._grouper.group(
-            cloud.points,
-            self.voxel_size,
-            lab,
-            cloud.instance,
-            cloud.rgb,
-            transform,
-            COORD_MIN,
-            COORD_MAX,
-            _BITS,
-        )
+        from ssomotion_ros.sso import cpu_kernels
+
+        try:
+            r = self._grouper.group(
+                cloud.points,
+                self.voxel_size,
+                lab,
+                cloud.instance,
+                cloud.rgb,
+                transform,
+                COORD_MIN,
+                COORD_MAX,
+                _BITS,
+            )
+        except cpu_kernels.COMPILE_ERRORS as exc:  # e.g. an untested numba/LLVM version
+            log.warning("compiled CPU kernels unusable (%s); fusing with the torch path", exc)
+            self._grouper = None
+            return None
         if r is None:
             return None
         n = len(cloud)

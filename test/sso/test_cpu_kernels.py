@@ -270,3 +270,18 @@ def test_compiled_on_degenerate_boxes(shape, monkeypatch):
     for m in (t, c):
         m.fuse(cl, stamp=0.0)
     _assert_same(t, c)
+
+
+def test_kernels_that_fail_to_compile_fall_back_to_torch(monkeypatch, caplog):
+    t, c = _maps(voxel_size=0.1)
+
+    def broken(*a, **k):
+        raise RuntimeError("LLVM ERROR: simulated")
+
+    monkeypatch.setattr(c._grouper, "group", broken)
+    cl = _cloud(500, seed=1)
+    with caplog.at_level(logging.WARNING):
+        for m in (t, c):
+            assert m.fuse(cl, stamp=0.0) == 500
+    assert "torch path" in caplog.text and c._grouper is None
+    _assert_same(t, c)
