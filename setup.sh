@@ -135,7 +135,7 @@ else
 fi
 
 # --- 6. Compile the SSO's numba kernels once (numba caches them next to their source), so
-# the first fusion of a node or test does not pay for it (~10 s)
+# the first fusion of a node or test does not pay for it (~15 s)
 h=$(hash_of ssomotion_ros/sso/cpu_kernels.py requirements.lock)
 if stamp_ok kernels "$h" && ls ssomotion_ros/sso/__pycache__/cpu_kernels*.nbi >/dev/null 2>&1; then
   say "CPU fusion kernels already compiled"
