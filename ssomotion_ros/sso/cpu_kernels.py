@@ -67,8 +67,9 @@ PARALLEL_MIN_POINTS = 20_000
 _CODE_SHIFT = 16
 MAX_LABEL = (1 << (30 - _CODE_SHIFT)) - 2
 MAX_INSTANCE = (1 << _CODE_SHIFT) - 2
-#: Largest cloud (chunk) grouped here: colour sums are 32-bit fields (255 x points).
-MAX_POINTS = (1 << 32) // 255
+#: Clouds (chunks) grouped here have fewer points: colour sums are 32-bit fields
+#: (255 x points) and per-voxel counts must be exact in float32 (<= 2^24).
+MAX_POINTS = 1 << 24
 
 
 #: Errors of compiling the kernels (numba typing/lowering, LLVM): the fusion then falls
@@ -608,7 +609,7 @@ class DenseGrouper:
         of the packed keys (``fusion.pack_keys``).
 
         Returns None when the cloud is empty or has :data:`MAX_POINTS` points or more
-        (16.8 M; :attr:`FusionConfig.chunk_points` is 2 M by default), when a point is not
+        (16.7 M; :attr:`FusionConfig.chunk_points` is 2 M by default), when a point is not
         finite or outside [coord_min, coord_max], when
         the bounding box has more than ``max_cells`` cells (or 2^31), or when
         a label is over :data:`MAX_LABEL` or an instance over :data:`MAX_INSTANCE`. Else a
