@@ -30,8 +30,10 @@ label -1, RGB and feature 0.
 Speed: the per-agent occupancy crop is gathered from a dense occupancy snapshot with
 one row gather per agent; on the CPU the projections are one compiled pass per map
 (:func:`ssomotion_ros.sso.cpu_kernels.project`, plane by plane from the centre, stopping
-when every ray has hit), elsewhere weighted ``amax`` reductions over the whole batch
-(the nearest voxel gets the largest weight), so no Python loop touches voxels.
+when every ray has hit) and the maps' pixels another
+(:func:`ssomotion_ros.sso.cpu_kernels.triplane_pixels`); elsewhere the projections are
+weighted ``amax`` reductions over the whole batch (the nearest voxel gets the largest
+weight) and the pixels a few gathers, so no Python loop touches voxels.
 """
 
 from __future__ import annotations
