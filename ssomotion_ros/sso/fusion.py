@@ -311,6 +311,31 @@ def _subset_groups(idx, ukeys, ucoords, count, rgb_sum, lpairs, ipairs):
     )
 
 
+def _vote_slots(tbl, lpairs, ipairs, row_of_u, all_empty: bool) -> None:
+    """Compiled slot update of a CPU table ``tbl`` from one cloud's label pairs (which
+    also add to ``votes``) and instance pairs (layout: :meth:`VoxelMap._merge`).
+    row_of_u: (U,) numpy int64 table row of each cloud voxel, or None when the rows are
+    the voxels themselves; all_empty: every slot of the touched rows is empty."""
+    from ssomotion_ros.sso import cpu_kernels as ck
+
+    for pairs, ids, cnts, votes in (
+        (lpairs, tbl.lab_ids, tbl.lab_cnt, tbl.votes),
+        (ipairs, tbl.inst_ids, tbl.inst_cnt, None),
+    ):
+        if pairs is None or not pairs[0].numel():
+            continue
+        vox, vals, w = (p.numpy() for p in pairs)
+        ck.update_slots(
+            ids.numpy(),
+            cnts.numpy(),
+            vox if row_of_u is None else row_of_u[vox],
+            vals,
+            w,
+            votes=None if votes is None else votes.numpy(),
+            all_empty=all_empty,
+        )
+
+
 class VoxelMap:
     """Sparse global voxel map on a torch device (see the module docstring).
 
@@ -697,31 +722,11 @@ class VoxelMap:
             tbl.rgb_sum.numpy(),
             tbl.rgb_w.numpy(),
         )
-        pvox, plab, pcount = lpairs
-        if pvox.numel():
-            ck.update_slots(
-                tbl.lab_ids.numpy(),
-                tbl.lab_cnt.numpy(),
-                row_of_u[pvox.numpy()],
-                plab.numpy(),
-                pcount.numpy(),
-                votes=tbl.votes.numpy(),
-            )
-        if ipairs is not None and ipairs[0].numel():
-            ivox, ival, icount = ipairs
-            ck.update_slots(
-                tbl.inst_ids.numpy(),
-                tbl.inst_cnt.numpy(),
-                row_of_u[ivox.numpy()],
-                ival.numpy(),
-                icount.numpy(),
-            )
+        _vote_slots(tbl, lpairs, ipairs, row_of_u, all_empty=False)
 
     def _fill_empty(self, tbl, ukeys, ucoords, count, rgb_sum, lpairs, ipairs, t_rel):
         """:meth:`_apply_compiled` into an empty table: the rows are the cloud's voxels
         (same values as inserting them one by one: zero plus the sums)."""
-        from ssomotion_ros.sso import cpu_kernels as ck
-
         cfg = self.config
         u = int(ukeys.shape[0])
         self._alloc(u, tbl)
@@ -732,27 +737,7 @@ class VoxelMap:
         if rgb_sum is not None:
             tbl.rgb_sum = rgb_sum.contiguous()
             tbl.rgb_w = count.clone()
-        pvox, plab, pcount = lpairs
-        if pvox.numel():
-            ck.update_slots(
-                tbl.lab_ids.numpy(),
-                tbl.lab_cnt.numpy(),
-                pvox.numpy(),
-                plab.numpy(),
-                pcount.numpy(),
-                votes=tbl.votes.numpy(),
-                all_empty=True,
-            )
-        if ipairs is not None and ipairs[0].numel():
-            ivox, ival, icount = ipairs
-            ck.update_slots(
-                tbl.inst_ids.numpy(),
-                tbl.inst_cnt.numpy(),
-                ivox.numpy(),
-                ival.numpy(),
-                icount.numpy(),
-                all_empty=True,
-            )
+        _vote_slots(tbl, lpairs, ipairs, None, all_empty=True)
 
     def _fuse_chunk_split(self, cloud, stamp, transform, left: np.ndarray) -> int:
         # `left` indexes the points that survived the range filter; recompute on subsets
