@@ -122,6 +122,34 @@ if _nb is not None:
         return sig, codegen
 
     @_nb.extending.intrinsic
+    def _ld(typingctx, arr, idx):  # pragma: no cover - compiled
+        """``arr.flat[idx]`` without numba's negative-index wraparound (``idx`` must be in
+        range: the kernels derive every index from the cloud's box and counts). The hot
+        loops use it: the wraparound code numba emits for each ``arr[i]`` (even with
+        ``boundscheck=False``) made them ~1.5x slower and kept them from vectorizing."""
+        sig = arr.dtype(arr, idx)
+
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            return builder.load(builder.gep(ary.data, [args[1]]))
+
+        return sig, codegen
+
+    @_nb.extending.intrinsic
+    def _st(typingctx, arr, idx, val):  # pragma: no cover - compiled
+        """``arr.flat[idx] = val`` (cast to the array's dtype) without wraparound, as
+        :func:`_ld`."""
+        sig = _types.void(arr, idx, val)
+
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            v = context.cast(builder, args[2], signature.args[2], signature.args[0].dtype)
+            builder.store(v, builder.gep(ary.data, [args[1]]))
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    @_nb.extending.intrinsic
     def _popcount(typingctx, x):  # pragma: no cover - compiled
         """Set bits of a uint64 (LLVM ``llvm.ctpop``: the popcnt instruction where the
         CPU has one), as int64."""
@@ -142,65 +170,97 @@ if _nb is not None:
         counts ``pre``)."""
         w = cell >> 6
         one = np.uint64(1)
-        return pre[w] + _popcount(word[w] & ((one << np.uint64(cell & 63)) - one))
+        return _ld(pre, w) + _popcount(_ld(word, w) & ((one << np.uint64(cell & 63)) - one))
 
     # ---- pass 1: bounds
+    #: Lanes of the bounds pass: 16 points (48 floats, a multiple of 3 and of the 16
+    #: float32 lanes of an AVX-512 register), so that lane k always holds axis k % 3.
+    _LANES = 48
+
     @_jit
-    def _bounds_range(p, a, b, lo, hi, bad):  # pragma: no cover
+    def _bounds_range(f, a, b, out):  # pragma: no cover
+        """Box of points a..b of ``f`` ((3N,) float32, x y z per point) into ``out`` (7,):
+        min x y z, max x y z, and the sum of 0 x every coordinate (0, or NaN when a
+        coordinate is NaN or infinite). The flat lanes let LLVM vectorize the loop."""
         inf = np.float32(np.inf)
-        l0 = l1 = l2 = inf
-        h0 = h1 = h2 = -inf
-        nbad = 0
-        for i in range(a, b):
-            x = p[i, 0]
-            y = p[i, 1]
-            z = p[i, 2]
-            if not (abs(x) < inf and abs(y) < inf and abs(z) < inf):
-                nbad += 1  # NaN or inf (never taken for clean clouds: predictable)
-            l0 = x if x < l0 else l0
-            l1 = y if y < l1 else l1
-            l2 = z if z < l2 else l2
-            h0 = x if x > h0 else h0
-            h1 = y if y > h1 else h1
-            h2 = z if z > h2 else h2
-        lo[0] = l0
-        lo[1] = l1
-        lo[2] = l2
-        hi[0] = h0
-        hi[1] = h1
-        hi[2] = h2
-        bad[0] = nbad
+        zero = np.float32(0.0)
+        lo = np.full(_LANES, inf, np.float32)
+        hi = np.full(_LANES, -inf, np.float32)
+        nz = np.zeros(_LANES, np.float32)
+        i = 3 * a
+        e = 3 * b
+        while i + _LANES <= e:
+            for k in range(_LANES):
+                v = _ld(f, i + k)
+                lo[k] = min(lo[k], v)
+                hi[k] = max(hi[k], v)
+                nz[k] += v * zero
+            i += _LANES
+        k = 0
+        while i < e:
+            v = _ld(f, i)
+            lo[k] = min(lo[k], v)
+            hi[k] = max(hi[k], v)
+            nz[k] += v * zero
+            i += 1
+            k += 1
+        for c in range(3):
+            lc = inf
+            hc = -inf
+            for k in range(c, _LANES, 3):
+                lc = min(lc, lo[k])
+                hc = max(hc, hi[k])
+            out[c] = lc
+            out[3 + c] = hc
+        out[6] = nz.sum()
 
     @_pjit
     def _bounds(p, nt):  # pragma: no cover
+        """(nt, 7) per-slice rows of :func:`_bounds_range` for p (N, 3) float32."""
         n = p.shape[0]
-        lo = np.empty((nt, 3), np.float32)
-        hi = np.empty((nt, 3), np.float32)
-        bad = np.empty((nt, 1), np.int64)
+        f = p.reshape(-1)
+        out = np.empty((nt, 7), np.float32)
         for t in _prange(nt):
-            _bounds_range(p, n * t // nt, n * (t + 1) // nt, lo[t], hi[t], bad[t])
-        return lo, hi, bad
+            _bounds_range(f, n * t // nt, n * (t + 1) // nt, out[t])
+        return out
 
     # ---- pass 2: cells and bitmaps
+    #: Points per block of the mark pass: their cells are computed in one vectorized
+    #: loop, then their bits set in a second one.
+    _MARK_BLOCK = 256
+
     @_jit
-    def _mark_range(p, vs, lo0, lo1, lo2, e1, e2, a, b, lin, bits):  # pragma: no cover
+    def _mark_range(f, vs, lo0, lo1, lo2, e1, e2, a, b, lin, bits):  # pragma: no cover
         one = np.uint64(1)
-        for i in range(a, b):
-            # float32 division, as the torch path does (identical voxels)
-            cx = np.int64(np.floor(p[i, 0] / vs)) - lo0
-            cy = np.int64(np.floor(p[i, 1] / vs)) - lo1
-            cz = np.int64(np.floor(p[i, 2] / vs)) - lo2
-            cell = (cx * e1 + cy) * e2 + cz
-            lin[i] = cell
-            bits[cell >> 6] |= one << np.uint64(cell & 63)
+        s = a
+        while s < b:
+            e = min(s + _MARK_BLOCK, b)
+            for i in range(s, e):
+                # float32 division, as the torch path does (identical voxels); int32 is
+                # enough: every cell is inside the checked box (< 2^31 cells)
+                cx = np.int32(np.floor(_ld(f, 3 * i) / vs)) - lo0
+                cy = np.int32(np.floor(_ld(f, 3 * i + 1) / vs)) - lo1
+                cz = np.int32(np.floor(_ld(f, 3 * i + 2) / vs)) - lo2
+                _st(lin, i, (cx * e1 + cy) * e2 + cz)
+            for i in range(s, e):
+                cell = _ld(lin, i)
+                w = cell >> 6
+                _st(bits, w, _ld(bits, w) | (one << np.uint64(cell & 63)))
+            s = e
 
     @_pjit
     def _mark(p, vs, lo0, lo1, lo2, e1, e2, nw, nt):  # pragma: no cover
         n = p.shape[0]
+        f = p.reshape(-1)
         lin = np.empty(n, np.int32)
         bits = np.zeros((nt, nw), np.uint64)
+        lo0 = np.int32(lo0)
+        lo1 = np.int32(lo1)
+        lo2 = np.int32(lo2)
+        e1 = np.int32(e1)
+        e2 = np.int32(e2)
         for t in _prange(nt):
-            _mark_range(p, vs, lo0, lo1, lo2, e1, e2, n * t // nt, n * (t + 1) // nt, lin, bits[t])
+            _mark_range(f, vs, lo0, lo1, lo2, e1, e2, n * t // nt, n * (t + 1) // nt, lin, bits[t])
         return lin, bits
 
     @_jit
@@ -223,82 +283,93 @@ if _nb is not None:
     # << 32, 3 points of the second code | bit 63 set when a third code was seen.
     # code = ((label + 1) << 16 | (instance + 1)) + 1 with negatives as -1 (0 = empty
     # slot); labels up to MAX_LABEL and instances up to MAX_INSTANCE fit in 31 bits
+    #: Prefetch distance of the accumulate pass (points; a power of two): the record of
+    #: point i + _AHEAD is prefetched while point i is added.
+    _AHEAD = 32
+
     @_jit
     def _code(la, ia, sh):  # pragma: no cover
         return ((max(la, -1) + 1) << sh | (max(ia, -1) + 1)) + 1
 
     @_jit
-    def _accumulate_range(lin, word, pre, lab, inst, rgb, has_rgb, sh, a, b, rec, buf, st):
+    def _accumulate_range(lin, word, pre, lab, inst, rgb, rs, sh, a, b, rec, ring, st):
         # pragma: no cover
-        blk = buf.shape[0]
+        """Points a..b into ``rec`` ((U * 4,) uint64 records). rgb: (3N,) uint8 with
+        ``rs`` = 3, or (3,) zeros with ``rs`` = 0 when the cloud has no colours (the same
+        loop, without a branch per point); ring: (_AHEAD,) int64 scratch (rows of the
+        points ahead); st (2,): gets (largest label, largest instance)."""
         m32 = np.uint64(0xFFFFFFFF)
-        lmax = (np.int64(1) << (30 - sh)) - 2  # largest label whose code fits 31 bits
-        imax = (np.int64(1) << sh) - 2
-        big = False
+        one = np.uint64(1)
+        zero = np.uint64(0)
+        msk = _AHEAD - 1
+        lm = np.int64(-1)
         im = np.int64(-1)
-        s = a
-        while s < b:
-            e = min(s + blk, b)
-            for i in range(s, e):  # rows of a block of points, their records prefetched
-                u = _rank(word, pre, lin[i])
-                buf[i - s] = u
-                _prefetch(rec, u * 4)
-            for i in range(s, e):
-                u = buf[i - s]
-                if has_rgb:
-                    rec[u, 0] += np.uint64(1) | (np.uint64(rgb[i, 0]) << 32)
-                    rec[u, 1] += np.uint64(rgb[i, 1]) | (np.uint64(rgb[i, 2]) << 32)
+        for i in range(a, min(a + _AHEAD, b)):
+            u = _rank(word, pre, _ld(lin, i))
+            _st(ring, i & msk, u)
+            _prefetch(rec, u * 4)
+        for i in range(a, b):
+            r = _ld(ring, i & msk) * 4
+            j = i + _AHEAD
+            if j < b:  # the record of a point ahead: ranked and prefetched now
+                q = _rank(word, pre, _ld(lin, j))
+                _st(ring, j & msk, q)
+                _prefetch(rec, q * 4)
+            k = rs * i
+            _st(rec, r, _ld(rec, r) + (one | (np.uint64(_ld(rgb, k)) << 32)))
+            c1 = np.uint64(_ld(rgb, k + 1)) | (np.uint64(_ld(rgb, k + 2)) << 32)
+            _st(rec, r + 1, _ld(rec, r + 1) + c1)
+            la = _ld(lab, i)
+            ia = _ld(inst, i)
+            lm = la if la > lm else lm
+            im = ia if ia > im else im
+            code = np.uint64(_code(la, ia, sh))
+            cc = _ld(rec, r + 2)
+            # the first point of a voxel sets its first code without a branch (a
+            # mispredicted branch per new voxel cost ~9 % of this pass)
+            cc = cc | (code if (cc & m32) == zero else zero)
+            _st(rec, r + 2, cc)
+            if (cc & m32) != code:  # rare: a second (or third) code
+                c1 = cc >> 32
+                if c1 == code:
+                    _st(rec, r + 3, _ld(rec, r + 3) + one)
+                elif c1 == zero:
+                    _st(rec, r + 2, cc | (code << 32))
+                    _st(rec, r + 3, _ld(rec, r + 3) + one)
                 else:
-                    rec[u, 0] += np.uint64(1)
-                la = lab[i]
-                ia = inst[i]
-                big |= (la > lmax) | (ia > imax)
-                im = ia if ia > im else im
-                code = np.uint64(_code(la, ia, sh))
-                cc = rec[u, 2]
-                # the first point of a voxel sets its first code without a branch (a
-                # mispredicted branch per new voxel cost ~9 % of this pass)
-                cc = cc | (code if (cc & m32) == 0 else np.uint64(0))
-                rec[u, 2] = cc
-                if (cc & m32) != code:  # rare: a second (or third) code
-                    c1 = cc >> 32
-                    if c1 == code:
-                        rec[u, 3] += np.uint64(1)
-                    elif c1 == 0:
-                        rec[u, 2] = cc | (code << 32)
-                        rec[u, 3] += np.uint64(1)
-                    else:
-                        rec[u, 3] |= np.uint64(1) << 63
-            s = e
-        st[0] = 1 if big else 0
+                    _st(rec, r + 3, _ld(rec, r + 3) | (one << 63))
+        st[0] = lm
         st[1] = im
 
     @_pjit
     def _accumulate_points(lin, word, pre, nu, lab, inst, rgb, has_rgb, sh, nt):
         # pragma: no cover
-        """Per-slice records (nt, U, 4) and per-slice (ids too big for the codes, largest
-        instance)."""
+        """Per-slice records (nt, U, 4) and per-slice (largest label, largest instance);
+        labels over MAX_LABEL or instances over MAX_INSTANCE made wrong codes (the caller
+        then takes the torch path)."""
         n = lin.shape[0]
-        rec = np.zeros((nt, nu, 4), np.uint64)
+        rec = np.zeros((nt, nu * 4), np.uint64)
         st = np.empty((nt, 2), np.int64)
+        rgbf = rgb.reshape(-1) if has_rgb else np.zeros(3, np.uint8)
+        rs = 3 if has_rgb else 0
         for t in _prange(nt):
-            buf = np.empty(32, np.int64)
+            ring = np.empty(_AHEAD, np.int64)
             _accumulate_range(
                 lin,
                 word,
                 pre,
                 lab,
                 inst,
-                rgb,
-                has_rgb,
+                rgbf,
+                rs,
                 sh,
                 n * t // nt,
                 n * (t + 1) // nt,
                 rec[t],
-                buf,
+                ring,
                 st[t],
             )
-        return rec, st
+        return rec.reshape(nt, nu, 4), st
 
     # ---- per voxel: add the threads' records, codes -> vote pairs
     @_jit
@@ -642,14 +713,14 @@ class DenseGrouper:
         self, pts, voxel_size, lab, inst, rgb_arr, has_rgb, nt, coord_min, coord_max, key_bits
     ):
         clock = _Clock(self.timings)
-        lo_t, hi_t, bad = _bounds(pts, nt)
+        box = _bounds(pts, nt)
         clock("bounds")
-        if bad.sum():
+        if not np.isfinite(box[:, 6]).all():
             return None  # non-finite points: the torch path drops them with a warning
         vs = np.float32(voxel_size)
         # floor(p / vs) is monotonic in p: the box of the voxels is the voxels of the box
-        vlo = np.floor(lo_t.min(0) / vs).astype(np.float64)
-        vhi = np.floor(hi_t.max(0) / vs).astype(np.float64)
+        vlo = np.floor(box[:, :3].min(0) / vs).astype(np.float64)
+        vhi = np.floor(box[:, 3:6].max(0) / vs).astype(np.float64)
         if (vlo < coord_min).any() or (vhi > coord_max).any():
             return None
         lo = vlo.astype(np.int64)
@@ -665,9 +736,9 @@ class DenseGrouper:
         sh = _CODE_SHIFT
         rec, st = _accumulate_points(lin, word, pre, nu, lab, inst, rgb_arr, has_rgb, sh, nt)
         clock("accumulate")
-        if st[:, 0].any():
-            return None  # a label > MAX_LABEL or an instance > MAX_INSTANCE
         imax = int(st[:, 1].max())
+        if int(st[:, 0].max()) > MAX_LABEL or imax > MAX_INSTANCE:
+            return None  # ids too big for the codes
         ucoords, keys, count, rgb_sum, lv, lw, iv, iw, ovf = _emit(
             word,
             pre,
