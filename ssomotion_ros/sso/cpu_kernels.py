@@ -373,34 +373,32 @@ if _nb is not None:
 
     # ---- per voxel: add the threads' records, codes -> vote pairs
     @_jit
-    def _two_pairs(v0, n0, v1, n1, out_v, out_w, u):  # pragma: no cover
+    def _two_pairs(v0, n0, v1, n1, out_v, out_w, o):  # pragma: no cover
         """Up to two (value, points) pairs, values >= 0 only, equal values summed, sorted
-        by value, into row ``u`` of out_v / out_w ((U, 2), -1 = none). Rows are indexed
-        here rather than passed as views: a view per voxel costs reference counting."""
-        out_v[u, 0] = -1
-        out_v[u, 1] = -1
-        out_w[u, 0] = 0.0
-        out_w[u, 1] = 0.0
+        by value, into ``out_v[o:o + 2]`` / ``out_w[o:o + 2]`` (flat (U * 2,); -1 = none)."""
         if v1 == v0:
             n0 += n1
             v1 = -1
         if v1 >= 0 and (v0 < 0 or v1 < v0):
             v0, v1 = v1, v0
             n0, n1 = n1, n0
-        k = 0
-        if v0 >= 0:
-            out_v[u, 0] = v0
-            out_w[u, 0] = n0
-            k = 1
-        if v1 >= 0:
-            out_v[u, k] = v1
-            out_w[u, k] = n1
+        if v0 < 0:  # v0 < 0 implies v1 < 0 after the swap
+            _st(out_v, o, -1)
+            _st(out_w, o, 0.0)
+            _st(out_v, o + 1, -1)
+            _st(out_w, o + 1, 0.0)
+        else:
+            _st(out_v, o, v0)
+            _st(out_w, o, n0)
+            _st(out_v, o + 1, v1 if v1 >= 0 else -1)
+            _st(out_w, o + 1, n1 if v1 >= 0 else 0)
 
     @_jit
     def _emit_range(
         word,
         pre,
         rec,
+        nu,
         lo0,
         lo1,
         lo2,
@@ -421,11 +419,13 @@ if _nb is not None:
         iw,
         ovf,
     ):  # pragma: no cover
+        """Voxels of bitmap words wa..wb; rec: (nt * U * 4,) flat records; every output
+        flat (see :func:`_emit`)."""
         one = np.uint64(1)
         off = np.int64(1) << (kb - 1)
         mask = (np.int64(1) << sh) - 1
         m32 = np.uint64(0xFFFFFFFF)
-        nt = rec.shape[0]
+        nt = rec.shape[0] // (nu * 4)
         # the (x, y, z) of the walk's cell, stepped from the previous one (no divisions)
         prev = wa << 6
         q = prev // e2
@@ -433,8 +433,8 @@ if _nb is not None:
         cy = q - cx * e1
         cz = prev - q * e2
         for w in range(wa, wb):
-            bw = word[w]
-            u = pre[w]
+            bw = _ld(word, w)
+            u = _ld(pre, w)
             while bw != 0:
                 low = bw & (~bw + one)  # lowest set bit
                 cell = (w << 6) + _popcount(low - one)
@@ -455,10 +455,10 @@ if _nb is not None:
                 x = cx + lo0
                 y = cy + lo1
                 z = cz + lo2
-                ucoords[u, 0] = x
-                ucoords[u, 1] = y
-                ucoords[u, 2] = z
-                keys[u] = ((x + off) << (2 * kb)) | ((y + off) << kb) | (z + off)
+                _st(ucoords, 3 * u, x)
+                _st(ucoords, 3 * u + 1, y)
+                _st(ucoords, 3 * u + 2, z)
+                _st(keys, u, ((x + off) << (2 * kb)) | ((y + off) << kb) | (z + off))
                 c = 0
                 r = 0
                 g = 0
@@ -469,17 +469,18 @@ if _nb is not None:
                 n1 = 0
                 of = 0
                 for t in range(nt):
-                    r0 = rec[t, u, 0]
+                    o = (t * nu + u) * 4
+                    r0 = _ld(rec, o)
                     if r0 == 0:
                         continue
                     ct = np.int64(r0 & m32)
                     c += ct
                     r += np.int64(r0 >> 32)
-                    r1 = rec[t, u, 1]
+                    r1 = _ld(rec, o + 1)
                     g += np.int64(r1 & m32)
                     b += np.int64(r1 >> 32)
-                    r2 = rec[t, u, 2]
-                    r3 = rec[t, u, 3]
+                    r2 = _ld(rec, o + 2)
+                    r3 = _ld(rec, o + 3)
                     if (r3 >> 63) != 0:
                         of = 1
                     m1 = np.int64(r3 & m32)
@@ -500,12 +501,12 @@ if _nb is not None:
                             n1 = m
                         else:
                             of = 1
-                count[u] = c
+                _st(count, u, c)
                 if has_rgb:
-                    rgb_sum[u, 0] = r
-                    rgb_sum[u, 1] = g
-                    rgb_sum[u, 2] = b
-                ovf[u] = of
+                    _st(rgb_sum, 3 * u, r)
+                    _st(rgb_sum, 3 * u + 1, g)
+                    _st(rgb_sum, 3 * u + 2, b)
+                _st(ovf, u, of)
                 # code - 1 = (label + 1) << sh | (instance + 1)
                 la0 = ((k0 - 1) >> sh) - 1
                 ia0 = ((k0 - 1) & mask) - 1
@@ -515,29 +516,35 @@ if _nb is not None:
                 else:
                     la1 = -1
                     ia1 = -1
-                _two_pairs(la0, n0, la1, n1, lv, lw, u)
-                _two_pairs(ia0, n0, ia1, n1, iv, iw, u)
+                _two_pairs(la0, n0, la1, n1, lv, lw, 2 * u)
+                _two_pairs(ia0, n0, ia1, n1, iv, iw, 2 * u)
                 u += 1
                 bw ^= low
 
     @_pjit
     def _emit(word, pre, rec, nu, lo0, lo1, lo2, e1, e2, sh, has_rgb, kb, nt):
         # pragma: no cover
+        """Per voxel, in key order: coords (U, 3) int32, packed keys (U,) int64, points
+        (U,) float32, colour sums (U, 3) float32 (U, 0 without colours), label and
+        instance pairs (U, 2) int64 values (-1 = none) / float32 points, and (U,) uint8
+        1 = the voxel has three or more codes (its pairs are not exact)."""
         nw = word.shape[0]
-        ucoords = np.empty((nu, 3), np.int32)
+        ucoords = np.empty(nu * 3, np.int32)
         keys = np.empty(nu, np.int64)
         count = np.empty(nu, np.float32)
-        rgb_sum = np.empty((nu, 3 if has_rgb else 0), np.float32)
-        lv = np.empty((nu, 2), np.int64)
-        lw = np.empty((nu, 2), np.float32)
-        iv = np.empty((nu, 2), np.int64)
-        iw = np.empty((nu, 2), np.float32)
+        rgb_sum = np.empty(nu * 3 if has_rgb else 0, np.float32)
+        lv = np.empty(nu * 2, np.int64)
+        lw = np.empty(nu * 2, np.float32)
+        iv = np.empty(nu * 2, np.int64)
+        iw = np.empty(nu * 2, np.float32)
         ovf = np.empty(nu, np.uint8)
+        recf = rec.reshape(-1)
         for t in _prange(nt):
             _emit_range(
                 word,
                 pre,
-                rec,
+                recf,
+                nu,
                 lo0,
                 lo1,
                 lo2,
@@ -558,7 +565,17 @@ if _nb is not None:
                 iw,
                 ovf,
             )
-        return ucoords, keys, count, rgb_sum, lv, lw, iv, iw, ovf
+        return (
+            ucoords.reshape(nu, 3),
+            keys,
+            count,
+            rgb_sum.reshape(nu, 3 if has_rgb else 0),
+            lv.reshape(nu, 2),
+            lw.reshape(nu, 2),
+            iv.reshape(nu, 2),
+            iw.reshape(nu, 2),
+            ovf,
+        )
 
     # ---- exact votes of the voxels with three or more codes, and the pair lists
     @_jit
