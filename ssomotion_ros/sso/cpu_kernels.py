@@ -62,6 +62,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without numba
 _LAUNCH_LOCK = threading.Lock()
 #: Clouds with fewer points are grouped on one thread (a parallel launch costs more).
 PARALLEL_MIN_POINTS = 20_000
+#: Clouds with fewer voxels get their votes applied on one thread.
+PARALLEL_MIN_VOXELS = 20_000
 #: (label, instance) codes: ((label + 1) << 16 | (instance + 1)) + 1 in 31 bits. Clouds
 #: with larger ids use the torch path.
 _CODE_SHIFT = 16
@@ -598,45 +600,93 @@ if _nb is not None:
         return start, codes
 
     @_jit
-    def _pair_list(pv2, pw2, ovf, start, codes, sh, which):  # pragma: no cover
-        """(voxel, value, points) pairs sorted by voxel then value: the voxels' inline
-        pairs (``pv2``/``pw2``, (U, 2)) or, for flagged voxels, counted from their codes
-        (``which`` 0: label = (code >> sh) - 1, 1: instance = (code & (2^sh - 1)) - 1)."""
-        nu = pv2.shape[0]
+    def _exact_pairs(ovf, start, codes, sh, which):  # pragma: no cover
+        """(voxel, value, points) pairs of the voxels flagged in ``ovf``, counted from
+        their points' codes (``start``/``codes`` of :func:`_overflow_codes`; ``which`` 0:
+        label = (code >> sh) - 1, 1: instance = (code & (2^sh - 1)) - 1), values >= 0
+        only, sorted by voxel then value."""
+        nu = ovf.shape[0]
         mask = (np.int64(1) << sh) - 1
-        cap = 2 * nu + codes.shape[0]
+        cap = codes.shape[0]
         out_v = np.empty(cap, np.int64)
         out_val = np.empty(cap, np.int64)
         out_w = np.empty(cap, np.float32)
         p = 0
         for u in range(nu):
-            if ovf[u] != 0:
-                a = start[u]
-                b = start[u + 1]
-                vals = np.empty(b - a, np.int64)
-                for x in range(a, b):
-                    c = codes[x]
-                    vals[x - a] = (c >> sh) - 1 if which == 0 else (c & mask) - 1
-                vals.sort()
-                for x in range(b - a):
-                    v = vals[x]
-                    if v < 0:
-                        continue
-                    if p > 0 and out_v[p - 1] == u and out_val[p - 1] == v:
-                        out_w[p - 1] += 1.0
-                    else:
-                        out_v[p] = u
-                        out_val[p] = v
-                        out_w[p] = 1.0
-                        p += 1
-            else:
-                for j in range(2):
-                    if pv2[u, j] >= 0:
-                        out_v[p] = u
-                        out_val[p] = pv2[u, j]
-                        out_w[p] = pw2[u, j]
-                        p += 1
+            if ovf[u] == 0:
+                continue
+            a = start[u]
+            b = start[u + 1]
+            vals = np.empty(b - a, np.int64)
+            for x in range(a, b):
+                c = codes[x]
+                vals[x - a] = (c >> sh) - 1 if which == 0 else (c & mask) - 1
+            vals.sort()
+            for x in range(b - a):
+                v = vals[x]
+                if v < 0:
+                    continue
+                if p > 0 and out_v[p - 1] == u and out_val[p - 1] == v:
+                    out_w[p - 1] += 1.0
+                else:
+                    out_v[p] = u
+                    out_val[p] = v
+                    out_w[p] = 1.0
+                    p += 1
         return out_v[:p], out_val[:p], out_w[:p]
+
+
+class Votes:
+    """One cloud's label (or instance) votes per voxel, as the compiled kernels make
+    them: at most two (value, points) pairs inline per voxel, and the exact pair list of
+    the few voxels with more.
+
+    v2: (U, 2) int64 values sorted, -1 = none (values are >= 0); w2: (U, 2) float32
+    points of each; ovf: (U,) uint8, 1 = the voxel's votes are the pairs of ``xv`` /
+    ``xval`` / ``xw`` instead ((X,) int64 voxel, int64 value, float32 points, sorted by
+    voxel then value).
+    """
+
+    __slots__ = ("v2", "w2", "ovf", "xv", "xval", "xw")
+
+    def __init__(self, v2, w2, ovf, xv, xval, xw):
+        self.v2, self.w2, self.ovf = v2, w2, ovf
+        self.xv, self.xval, self.xw = xv, xval, xw
+
+    def __len__(self) -> int:
+        """Voxels."""
+        return int(self.v2.shape[0])
+
+    def subset(self, idx: np.ndarray) -> Votes:
+        """The votes of voxels ``idx`` ((S,) int64 increasing indices), re-indexed."""
+        remap = np.full(len(self), -1, np.int64)
+        remap[idx] = np.arange(idx.shape[0])
+        r = remap[self.xv]
+        keep = r >= 0
+        return Votes(
+            self.v2[idx],
+            self.w2[idx],
+            self.ovf[idx],
+            r[keep],
+            self.xval[keep],
+            self.xw[keep],
+        )
+
+    @staticmethod
+    def from_pairs(rows: np.ndarray, vals: np.ndarray, w: np.ndarray, nu: int) -> Votes:
+        """Votes of ``nu`` voxels from (P,) pairs (voxel int64 sorted, value int64,
+        points float32; one pair per (voxel, value)): every voxel with pairs uses the
+        exact list."""
+        ovf = np.zeros(nu, np.uint8)
+        ovf[rows] = 1
+        return Votes(
+            np.full((nu, 2), -1, np.int64),
+            np.zeros((nu, 2), np.float32),
+            ovf,
+            np.asarray(rows, np.int64),
+            np.asarray(vals, np.int64),
+            np.asarray(w, np.float32),
+        )
 
 
 class _Clock:
@@ -703,9 +753,8 @@ class DenseGrouper:
         a label is over :data:`MAX_LABEL` or an instance over :data:`MAX_INSTANCE`. Else a
         dict: ``ucoords`` (U, 3) int32 unique voxels sorted lexicographically; ``keys``
         (U,) int64 their packed keys (increasing); ``count`` (U,) float32 points per
-        voxel; ``rgb_sum`` (U, 3) float32 or None; ``lpairs`` / ``ipairs``: (voxel row
-        (P,) int64, value (P,) int64, points (P,) float32) label / instance votes sorted
-        by voxel then value (``ipairs`` None when no point has an instance).
+        voxel; ``rgb_sum`` (U, 3) float32 or None; ``lvotes`` / ``ivotes``: the label /
+        instance :class:`Votes` (``ivotes`` None when no point has an instance).
         """
         pts = np.ascontiguousarray(points, dtype=np.float32)
         if transform is not None:
@@ -775,17 +824,19 @@ class DenseGrouper:
         if ovf.any():
             start, codes = _overflow_codes(lin, word, pre, lab, inst, sh, ovf, count)
         else:
-            start, codes = np.zeros(1, np.int64), np.zeros(0, np.int64)
-        lpairs = _pair_list(lv, lw, ovf, start, codes, sh, 0)
-        ipairs = _pair_list(iv, iw, ovf, start, codes, sh, 1) if imax >= 0 else None
+            start, codes = np.zeros(nu + 1, np.int64), np.zeros(0, np.int64)
+        lvotes = Votes(lv, lw, ovf, *_exact_pairs(ovf, start, codes, sh, 0))
+        ivotes = None
+        if imax >= 0:
+            ivotes = Votes(iv, iw, ovf, *_exact_pairs(ovf, start, codes, sh, 1))
         clock("vote_pairs")
         return {
             "ucoords": ucoords,
             "keys": keys,
             "count": count,
             "rgb_sum": rgb_sum if has_rgb else None,
-            "lpairs": lpairs,
-            "ipairs": ipairs,
+            "lvotes": lvotes,
+            "ivotes": ivotes,
         }
 
 
@@ -860,82 +911,150 @@ if _nb is not None:
                 inst_cnt[r, k] *= f
 
     @_jit
-    def _slots(ids, cnts, rows, vals, w, votes, add_votes):  # pragma: no cover
-        """Space-saving update of K slots per row, sequentially, with the same result as
-        ``fusion._slot_update``: pairs (rows sorted) whose value has a slot add to it;
-        a row's other values take its empty slots in order when there are enough,
-        otherwise, heaviest first, each replaces the row's smallest count (first on
-        ties) and inherits it."""
+    def _slot_row(ids, cnts, r, vals, w, s, e, miss):  # pragma: no cover
+        """Space-saving update of row ``r`` of the K slots ``ids`` / ``cnts`` with the
+        pairs ``vals[s:e]`` / ``w[s:e]`` (distinct values), with the same result as
+        ``fusion._slot_update``: a value with a slot adds to it; the row's other values
+        take its empty slots in order when there are enough, otherwise, heaviest first
+        (ties in pair order), each replaces the smallest count (first on ties) and
+        inherits it. miss: scratch of at least e - s int64."""
         k = ids.shape[1]
-        p = rows.shape[0]
-        miss = np.empty(p, np.int64)  # scratch: the current row's unmatched pairs
-        s = 0
-        while s < p:
-            r = rows[s]
-            e = s
-            while e < p and rows[e] == r:
-                e += 1
-            free = 0
+        free = 0
+        for j in range(k):
+            if ids[r, j] < 0:
+                free += 1
+        nmiss = 0
+        for i in range(s, e):
+            hit = -1
             for j in range(k):
-                if ids[r, j] < 0:
-                    free += 1
-            nmiss = 0
-            for i in range(s, e):
-                if add_votes:
-                    votes[r] += w[i]
-                hit = -1
-                for j in range(k):
-                    if ids[r, j] == vals[i]:
-                        hit = j
-                        break
-                if hit >= 0:
-                    cnts[r, hit] += w[i]
-                else:
-                    miss[nmiss] = i
-                    nmiss += 1
-            if nmiss <= free:
-                for t in range(nmiss):
-                    i = miss[t]
-                    j = k - free + t
-                    ids[r, j] = vals[i]
-                    cnts[r, j] = w[i]
+                if ids[r, j] == vals[i]:
+                    hit = j
+                    break
+            if hit >= 0:
+                cnts[r, hit] += w[i]
             else:
-                # heaviest first, ties in pair order (a stable sort by weight, descending)
-                order = miss[:nmiss][np.argsort(-w[miss[:nmiss]], kind="mergesort")]
-                for t in range(nmiss):
-                    i = order[t]
-                    mj = 0
-                    for j in range(1, k):
-                        if cnts[r, j] < cnts[r, mj]:
-                            mj = j
-                    ids[r, mj] = vals[i]
-                    cnts[r, mj] = cnts[r, mj] + w[i]
-            s = e
-
-
-if _nb is not None:
+                miss[nmiss] = i
+                nmiss += 1
+        if nmiss <= free:  # empty slots always form a suffix of a row's slots
+            for t in range(nmiss):
+                i = miss[t]
+                j = k - free + t
+                ids[r, j] = vals[i]
+                cnts[r, j] = w[i]
+        else:
+            # heaviest first, ties in pair order (a stable sort by weight, descending)
+            order = miss[:nmiss][np.argsort(-w[miss[:nmiss]], kind="mergesort")]
+            for t in range(nmiss):
+                i = order[t]
+                mj = 0
+                for j in range(1, k):
+                    if cnts[r, j] < cnts[r, mj]:
+                        mj = j
+                ids[r, mj] = vals[i]
+                cnts[r, mj] = cnts[r, mj] + w[i]
 
     @_jit
-    def _fill_slots(ids, cnts, rows, vals, w, votes, add_votes):  # pragma: no cover
-        """:func:`_slots` for rows whose slots are all empty: a row's pairs take its slots
-        in order when they fit (the common case), else the space-saving update."""
+    def _vote_rows(
+        ids, cnts, votes, add_votes, rows, has_rows, v2, w2, ovf, xv, xval, xw, fill, ua, ub
+    ):  # pragma: no cover
+        """Apply the votes of voxels ua..ub (a :class:`Votes`' arrays, v2 / w2 flat
+        (U * 2,)) to the slots of table rows ``rows[u]`` (``u`` itself when not
+        ``has_rows``), adding each voxel's points to ``votes`` when ``add_votes``. fill:
+        the rows are new (their slots and votes are not initialized: every slot and vote
+        is written). ids / cnts (M, K) C-contiguous; rows must be valid and distinct
+        (unchecked flat accesses; ranges of voxels can run in parallel)."""
         k = ids.shape[1]
-        p = rows.shape[0]
-        s = 0
-        while s < p:
-            r = rows[s]
-            e = s + 1
-            while e < p and rows[e] == r:
-                e += 1
-            if e - s <= k:
+        nx = xv.shape[0]
+        miss = np.empty(max(2, nx), np.int64)
+        p = np.searchsorted(xv, ua)
+        zero = np.float32(0.0)
+        for u in range(ua, ub):
+            r = _ld(rows, u) if has_rows else u
+            o = r * k  # flat offset of the row's slots
+            exact = _ld(ovf, u) != 0
+            if exact:  # the exact pairs (few voxels): xval[s:e]
+                while p < nx and xv[p] < u:
+                    p += 1
+                s = p
+                while p < nx and xv[p] == u:
+                    p += 1
+                e = p
+                tot = zero
                 for i in range(s, e):
-                    ids[r, i - s] = vals[i]
-                    cnts[r, i - s] = w[i]
-                    if add_votes:
-                        votes[r] += w[i]
+                    tot += xw[i]
+            else:  # inline: v2[s:e]
+                s = 2 * u
+                e = s
+                tot = zero
+                if _ld(v2, s) >= 0:
+                    e += 1
+                    tot += _ld(w2, s)
+                    if _ld(v2, s + 1) >= 0:
+                        e += 1
+                        tot += _ld(w2, s + 1)
+            if fill:
+                if add_votes:
+                    _st(votes, r, tot)
+                if not exact and e - s <= k:  # the common case: the pairs in order
+                    for j in range(k):
+                        if j < e - s:
+                            _st(ids, o + j, _ld(v2, s + j))
+                            _st(cnts, o + j, _ld(w2, s + j))
+                        else:
+                            _st(ids, o + j, -1)
+                            _st(cnts, o + j, zero)
+                    continue
+                for j in range(k):
+                    _st(ids, o + j, -1)
+                    _st(cnts, o + j, zero)
             else:
-                _slots(ids, cnts, rows[s:e], vals[s:e], w[s:e], votes, add_votes)
-            s = e
+                if add_votes:
+                    _st(votes, r, _ld(votes, r) + tot)
+                if not exact:  # the common case: the values already have slots
+                    done = 0
+                    for i in range(s, e):
+                        vi = _ld(v2, i)
+                        for j in range(k):
+                            if _ld(ids, o + j) == vi:
+                                done += 1
+                                break
+                    if done == e - s:
+                        for i in range(s, e):
+                            vi = _ld(v2, i)
+                            for j in range(k):
+                                if _ld(ids, o + j) == vi:
+                                    _st(cnts, o + j, _ld(cnts, o + j) + _ld(w2, i))
+                                    break
+                        continue
+            if e == s:
+                continue
+            if exact:
+                _slot_row(ids, cnts, r, xval, xw, s, e, miss)
+            else:
+                _slot_row(ids, cnts, r, v2, w2, s, e, miss)
+
+    @_pjit
+    def _vote_par(ids, cnts, votes, add_votes, rows, has_rows, v2, w2, ovf, xv, xval, xw, fill, nt):
+        # pragma: no cover
+        nu = ovf.shape[0]
+        for t in _prange(nt):
+            _vote_rows(
+                ids,
+                cnts,
+                votes,
+                add_votes,
+                rows,
+                has_rows,
+                v2,
+                w2,
+                ovf,
+                xv,
+                xval,
+                xw,
+                fill,
+                nu * t // nt,
+                nu * (t + 1) // nt,
+            )
 
 
 def find_rows(keys: np.ndarray, ukeys: np.ndarray):
@@ -986,26 +1105,77 @@ def decay(rows, t_rel, half_life, ev, last, votes, rgb_sum, rgb_w, lab_cnt, inst
     _decay(rows, t_rel, half_life, ev, last, votes, rgb_sum, rgb_w, lab_cnt, inst_cnt)
 
 
+def _vote_args(ids, cnts, votes, rows, v: Votes, fill: bool) -> tuple:
+    """The arguments of :func:`_vote_rows` / :func:`_vote_par` (before the range)."""
+    add = votes is not None
+    return (
+        ids,
+        cnts,
+        votes if add else np.zeros(1, np.float32),
+        add,
+        rows if rows is not None else np.zeros(1, np.int64),
+        rows is not None,
+        v.v2.astype(ids.dtype, copy=False).reshape(-1),
+        v.w2.reshape(-1),
+        v.ovf,
+        v.xv,
+        v.xval.astype(ids.dtype, copy=False),
+        v.xw,
+        bool(fill),
+    )
+
+
+def apply_votes(ids, cnts, votes, rows, v: Votes, fill: bool = False, threads: int = 1) -> None:
+    """Apply one cloud's :class:`Votes` to the K slots of a table, in place (the same
+    space-saving update as ``fusion._slot_update``).
+
+    ids: (M, K) int slot values (-1 empty); cnts: (M, K) float32; votes: (M,) float32
+    that also receives each voxel's points, or None; rows: (U,) int64 distinct table row
+    of each voxel, or None when the rows are the voxels themselves. fill: the rows are
+    new: every slot (and vote) of each voxel's row is written, whatever it held.
+    threads: kernel threads (ranges of voxels in parallel; 1 below
+    :data:`PARALLEL_MIN_VOXELS` voxels).
+    """
+    nu = len(v)
+    if nu == 0:
+        return
+    # the kernel's flat accesses are unchecked: check the shapes and rows here
+    m = ids.shape[0]
+    if ids.ndim != 2 or cnts.shape != ids.shape:
+        raise ValueError(f"ids and cnts must both be (M, K), got {ids.shape} and {cnts.shape}")
+    if not (ids.flags.c_contiguous and cnts.flags.c_contiguous):
+        raise ValueError("ids and cnts must be C-contiguous")
+    if votes is not None and (votes.shape != (m,) or not votes.flags.c_contiguous):
+        raise ValueError(f"votes must be a contiguous ({m},) array, got {votes.shape}")
+    if rows is None:
+        if nu > m:
+            raise ValueError(f"{nu} voxels of votes for a table of {m} rows")
+    elif rows.shape != (nu,) or int(rows.min()) < 0 or int(rows.max()) >= m:
+        raise ValueError(f"rows must be ({nu},) indices into {m} table rows")
+    args = _vote_args(ids, cnts, votes, rows, v, fill)
+    nt = max(1, min(int(threads), max_threads())) if nu >= PARALLEL_MIN_VOXELS else 1
+    if nt == 1:
+        _vote_rows(*args, 0, nu)
+        return
+    with _LAUNCH_LOCK:
+        _nb.set_num_threads(nt)
+        _vote_par(*args, nt)
+
+
 def update_slots(ids, cnts, rows, vals, w, votes=None, all_empty=False) -> None:
-    """Space-saving slot update in place (see ``fusion._slot_update``).
+    """Space-saving slot update in place from a pair list (see ``fusion._slot_update``):
+    :func:`apply_votes` with every row's pairs as an exact list.
 
     ids: (M, K) int slot values (-1 empty); cnts: (M, K) float32; rows, vals, w: (P,)
     int64 row, int64 value, float32 weight of unique (row, value) pairs sorted by row.
     votes: (M,) float32 that also receives ``w`` per row, or None.
-    all_empty: every slot of ``ids`` is empty (-1): a faster fill, same result.
+    all_empty: every slot of the rows in ``rows`` is empty (-1).
     """
     if rows.shape[0] == 0:
         return
-    add = votes is not None
-    (_fill_slots if all_empty else _slots)(
-        ids,
-        cnts,
-        rows,
-        vals.astype(ids.dtype, copy=False),
-        w,
-        votes if add else np.zeros(1, np.float32),
-        add,
-    )
+    urows, vox = np.unique(rows, return_inverse=True)
+    v = Votes.from_pairs(vox.astype(np.int64), vals, w, urows.shape[0])
+    apply_votes(ids, cnts, votes, urows.astype(np.int64), v, fill=all_empty)
 
 
 # ---------------------------------------------------------------- tri-plane projections
@@ -1185,4 +1355,7 @@ def warm_up() -> bool:
         update_slots(ids, slots, np.array([0]), np.array([1]), f[:1])
         update_slots(ids, slots, np.array([1, 1, 1]), np.array([1, 2, 3]), f, f.copy(), True)
         update_slots(ids, slots, np.array([2]), np.array([1]), f[:1], all_empty=True)
+        v = Votes.from_pairs(np.array([0, 1]), np.array([1, 2]), f[:2], 3)
+        for rows, fill in ((None, True), (np.array([0, 1, 2]), False)):
+            _vote_par(*_vote_args(ids, slots, f.copy(), rows, v, fill), 1)
     return True

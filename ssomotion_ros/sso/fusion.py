@@ -290,13 +290,16 @@ class _Rows:
 
 def _subset_groups(idx, ukeys, ucoords, count, rgb_sum, lpairs, ipairs):
     """The per-voxel sums of one cloud restricted to the voxels ``idx`` ((S,) int64,
-    increasing indices into ukeys); pairs are re-indexed (and stay sorted by voxel)."""
+    increasing indices into ukeys); pairs are re-indexed (and stay sorted by voxel).
+    Votes of the compiled path (``cpu_kernels.Votes``) are subset the same way."""
     remap = torch.full((ukeys.shape[0],), -1, dtype=torch.int64, device=ukeys.device)
     remap[idx] = torch.arange(idx.shape[0], device=ukeys.device)
 
     def pairs(p):
         if p is None:
             return None
+        if not isinstance(p, tuple):  # cpu_kernels.Votes (CPU tensors only)
+            return p.subset(idx.numpy())
         r = remap[p[0]]
         keep = r >= 0
         return r[keep], p[1][keep], p[2][keep]
@@ -311,28 +314,28 @@ def _subset_groups(idx, ukeys, ucoords, count, rgb_sum, lpairs, ipairs):
     )
 
 
-def _vote_slots(tbl, lpairs, ipairs, row_of_u, all_empty: bool) -> None:
-    """Compiled slot update of a CPU table ``tbl`` from one cloud's label pairs (which
-    also add to ``votes``) and instance pairs (layout: :meth:`VoxelMap._merge`).
-    row_of_u: (U,) numpy int64 table row of each cloud voxel, or None when the rows are
-    the voxels themselves; all_empty: every slot of the touched rows is empty."""
+def _vote_slots(tbl, lvotes, ivotes, row_of_u, fill: bool, threads: int = 1) -> None:
+    """Compiled slot update of a CPU table ``tbl`` from one cloud's label votes (which
+    also add to ``votes``) and instance votes (``cpu_kernels.Votes``; layout:
+    :meth:`VoxelMap._merge`). row_of_u: (U,) numpy int64 table row of each cloud voxel,
+    or None when the rows are the voxels themselves; fill: the rows are new (their slots
+    and votes are written, not added to); threads: kernel threads."""
     from ssomotion_ros.sso import cpu_kernels as ck
 
-    for pairs, ids, cnts, votes in (
-        (lpairs, tbl.lab_ids, tbl.lab_cnt, tbl.votes),
-        (ipairs, tbl.inst_ids, tbl.inst_cnt, None),
+    for v, ids, cnts, votes in (
+        (lvotes, tbl.lab_ids, tbl.lab_cnt, tbl.votes),
+        (ivotes, tbl.inst_ids, tbl.inst_cnt, None),
     ):
-        if pairs is None or not pairs[0].numel():
+        if v is None:
             continue
-        vox, vals, w = (p.numpy() for p in pairs)
-        ck.update_slots(
+        ck.apply_votes(
             ids.numpy(),
             cnts.numpy(),
-            vox if row_of_u is None else row_of_u[vox],
-            vals,
-            w,
-            votes=None if votes is None else votes.numpy(),
-            all_empty=all_empty,
+            None if votes is None else votes.numpy(),
+            row_of_u,
+            v,
+            fill=fill,
+            threads=threads,
         )
 
 
@@ -664,8 +667,7 @@ class VoxelMap:
         ukeys = torch.from_numpy(r["keys"])  # sorted: voxels are numbered in key order
         count = torch.from_numpy(r["count"])
         rgb_sum = None if r["rgb_sum"] is None else torch.from_numpy(r["rgb_sum"])
-        lpairs = tuple(torch.from_numpy(a) for a in r["lpairs"])
-        ipairs = None if r["ipairs"] is None else tuple(torch.from_numpy(a) for a in r["ipairs"])
+        lpairs, ipairs = r["lvotes"], r["ivotes"]  # cpu_kernels.Votes
         with self._lock:
             self._merge(ukeys, ucoords, count, rgb_sum, lpairs, ipairs, stamp, compiled=True)
             self.num_points_fused += n
@@ -722,22 +724,39 @@ class VoxelMap:
             tbl.rgb_sum.numpy(),
             tbl.rgb_w.numpy(),
         )
-        _vote_slots(tbl, lpairs, ipairs, row_of_u, all_empty=False)
+        _vote_slots(tbl, lpairs, ipairs, row_of_u, False, self._kernel_threads())
+
+    def _kernel_threads(self) -> int:
+        return self._grouper.threads if self._grouper is not None else 1
 
     def _fill_empty(self, tbl, ukeys, ucoords, count, rgb_sum, lpairs, ipairs, t_rel):
         """:meth:`_apply_compiled` into an empty table: the rows are the cloud's voxels
-        (same values as inserting them one by one: zero plus the sums)."""
+        (same values as inserting them one by one: zero plus the sums). Fields that the
+        vote kernel writes in full are allocated without being cleared first."""
         cfg = self.config
         u = int(ukeys.shape[0])
-        self._alloc(u, tbl)
+        d, k, ki = self.device, cfg.label_slots, cfg.instance_slots
         tbl.keys = ukeys.contiguous()
         tbl.coords = ucoords.to(torch.int32).contiguous()
         tbl.evidence = (count * cfg.hit_weight).clamp_(max=cfg.max_evidence)
-        tbl.last_seen.fill_(t_rel)
+        tbl.last_seen = torch.full((u,), t_rel, device=d)
         if rgb_sum is not None:
             tbl.rgb_sum = rgb_sum.contiguous()
             tbl.rgb_w = count.clone()
-        _vote_slots(tbl, lpairs, ipairs, None, all_empty=True)
+        else:
+            tbl.rgb_sum = torch.zeros((u, 3), device=d)
+            tbl.rgb_w = torch.zeros(u, device=d)
+        # written in full by the vote kernel (fill=True)
+        tbl.votes = torch.empty(u, device=d)
+        tbl.lab_ids = torch.empty((u, k), dtype=torch.int32, device=d)
+        tbl.lab_cnt = torch.empty((u, k), device=d)
+        if ipairs is not None:
+            tbl.inst_ids = torch.empty((u, ki), dtype=torch.int64, device=d)
+            tbl.inst_cnt = torch.empty((u, ki), device=d)
+        else:
+            tbl.inst_ids = torch.full((u, ki), -1, dtype=torch.int64, device=d)
+            tbl.inst_cnt = torch.zeros((u, ki), device=d)
+        _vote_slots(tbl, lpairs, ipairs, None, True, self._kernel_threads())
 
     def _fuse_chunk_split(self, cloud, stamp, transform, left: np.ndarray) -> int:
         # `left` indexes the points that survived the range filter; recompute on subsets
@@ -822,7 +841,8 @@ class VoxelMap:
 
         ukeys: (U,) int64 sorted packed keys; ucoords: (U, 3) integer; count: (U,) float32
         points per voxel; rgb_sum: (U, 3) float32 or None; lpairs / ipairs: (voxel index
-        into ukeys, value, points) label / instance pairs sorted by voxel, or None.
+        into ukeys, value, points) label / instance pairs sorted by voxel, or None; with
+        ``compiled``, ``cpu_kernels.Votes`` (or None) instead.
         Voxels already in the main table are updated there; new voxels go to the side
         table while the main table is big (inserting into a sorted table copies it), and
         the side table is merged in once it outgrows ``delta_fraction`` of the main one.
