@@ -285,3 +285,84 @@ def test_kernels_that_fail_to_compile_fall_back_to_torch(monkeypatch, caplog):
             assert m.fuse(cl, stamp=0.0) == 500
     assert "torch path" in caplog.text and c._grouper is None
     _assert_same(t, c)
+
+
+@pytest.mark.parametrize("slots", [(1, 1), (2, 1), (1, 3)])
+def test_compiled_with_few_slots_equals_torch(slots):
+    # one slot: a voxel's two inline pairs already need the space-saving replacement,
+    # in a new row (fill) and in a stored row
+    k, ki = slots
+    t, c = _maps(voxel_size=0.1, label_slots=k, instance_slots=ki)
+    for s in range(4):
+        cl = _cloud(2500, seed=60 + s, spread=0.5 + 0.1 * s)
+        for m in (t, c):
+            m.fuse(cl, stamp=float(s))
+        _assert_same(t, c)
+
+
+def test_votes_subset_keeps_inline_and_exact_pairs():
+    v2 = np.array([[1, -1], [2, 5], [-1, -1], [0, -1]], np.int64)
+    w2 = np.array([[3, 0], [1, 2], [0, 0], [4, 0]], np.float32)
+    ovf = np.array([0, 0, 1, 1], np.uint8)
+    xv, xval, xw = np.array([2, 2, 3]), np.array([4, 7, 1]), np.array([1, 2, 5], np.float32)
+    v = cpu_kernels.Votes(v2, w2, ovf, xv, xval, xw)
+    s = v.subset(np.array([1, 3]))
+    assert len(s) == 2
+    np.testing.assert_array_equal(s.v2, v2[[1, 3]])
+    np.testing.assert_array_equal(s.ovf, [0, 1])
+    np.testing.assert_array_equal(s.xv, [1])  # voxel 3 is row 1 of the subset
+    np.testing.assert_array_equal(s.xval, [1])
+    np.testing.assert_array_equal(s.xw, [5.0])
+    # applied to an empty table, inline and exact votes land in the slots
+    ids, cnts = np.full((2, 2), -1, np.int32), np.zeros((2, 2), np.float32)
+    votes = np.zeros(2, np.float32)
+    cpu_kernels.apply_votes(ids, cnts, votes, None, s, fill=True)
+    np.testing.assert_array_equal(ids, [[2, 5], [1, -1]])
+    np.testing.assert_array_equal(cnts, [[1, 2], [5, 0]])
+    np.testing.assert_array_equal(votes, [3, 5])
+
+
+def test_apply_votes_checks_what_its_kernel_does_not():
+    v = cpu_kernels.Votes.from_pairs(np.array([0, 1]), np.array([3, 4]), np.ones(2, np.float32), 2)
+    ids, cnts = np.full((2, 2), -1, np.int64), np.zeros((2, 2), np.float32)
+    before = ids.copy(), cnts.copy()
+    bad = [
+        dict(rows=np.array([0, 2])),  # row 2 of a 2-row table
+        dict(rows=np.array([0, -1])),
+        dict(rows=np.array([0])),  # one row for two voxels
+        dict(ids=np.full((1, 2), -1, np.int64), cnts=np.zeros((1, 2), np.float32)),
+        dict(cnts=np.zeros((2, 3), np.float32)),
+        dict(ids=np.full((2, 4), -1, np.int64)[:, ::2]),  # not contiguous
+        dict(votes=np.zeros(3, np.float32)),
+    ]
+    for case in bad:
+        kw = dict(ids=ids, cnts=cnts, votes=None, rows=None) | case
+        with pytest.raises(ValueError):
+            cpu_kernels.apply_votes(kw["ids"], kw["cnts"], kw["votes"], kw["rows"], v)
+        np.testing.assert_array_equal(ids, before[0])  # nothing written
+        np.testing.assert_array_equal(cnts, before[1])
+    cpu_kernels.apply_votes(ids, cnts, None, np.array([1, 0]), v)
+    np.testing.assert_array_equal(ids, [[4, -1], [3, -1]])
+
+
+def test_parallel_vote_ranges_equal_one_range(monkeypatch):
+    # many voxels with exact pairs spread over the ranges of the parallel launch
+    rng = np.random.default_rng(2)
+    nu, k = 3000, 3
+    pairs = sorted(
+        {(int(r), int(x)) for r, x in zip(rng.integers(0, nu, 9000), rng.integers(0, 7, 9000))}
+    )
+    rows = np.array([p[0] for p in pairs], np.int64)
+    vals = np.array([p[1] for p in pairs], np.int64)
+    w = rng.integers(1, 5, len(pairs)).astype(np.float32)
+    v = cpu_kernels.Votes.from_pairs(rows, vals, w, nu)
+    out = []
+    for threads, floor in ((1, 10**9), (cpu_kernels.max_threads(), 0)):
+        monkeypatch.setattr(cpu_kernels, "PARALLEL_MIN_VOXELS", floor)
+        ids, cnts = np.full((nu, k), -1, np.int32), np.zeros((nu, k), np.float32)
+        votes = np.zeros(nu, np.float32)
+        cpu_kernels.apply_votes(ids, cnts, votes, None, v, fill=True, threads=threads)
+        cpu_kernels.apply_votes(ids, cnts, votes, np.arange(nu)[::-1].copy(), v, threads=threads)
+        out.append((ids, cnts, votes))
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
