@@ -6,30 +6,38 @@ scatter reductions): each one is a full pass over the points, which is what limi
 a CPU. These kernels group a cloud in three parallel passes over the points, each on
 ``threads`` contiguous slices of the cloud (numba ``prange``):
 
-1. bounds: the cloud's box in metres (and whether any point is not finite);
-2. mark: each point's cell in the cloud's voxel bounding box, and a 1-bit-per-cell
-   bitmap of the box per thread; the OR of the bitmaps with per-word prefix popcounts
-   numbers the occupied voxels in key order (no sort, no id table; the bitmap fits in
-   cache);
+1. bounds: the cloud's box in metres (and whether any point is not finite), over the
+   coordinates as one flat array so that the loop vectorizes;
+2. mark: each point's cell in the cloud's voxel bounding box and its (label, instance)
+   code (an int32 pair per point), the largest label and instance, and a
+   1-bit-per-cell bitmap of the box per thread; the OR of the bitmaps with per-word
+   prefix popcounts numbers the occupied voxels in key order (no sort, no id table; the
+   bitmap fits in cache);
 3. accumulate: each thread sums its points into its own 32-byte record per voxel (points,
-   colour sums, and the first two distinct (label, instance) codes with their points;
-   two 32-bit fields per uint64, so a point costs two additions), prefetching the
-   records of the next points.
+   colour sums, and the first two distinct codes with their points; two 32-bit fields
+   per uint64, so a point costs two additions), prefetching the record of the point
+   :data:`_AHEAD` places ahead.
 
-A parallel pass over the voxels then adds the threads' records and turns the codes into
-(voxel, label) and (voxel, instance) vote pairs; a voxel whose points carry three or more
-distinct codes (rare: three objects in one 4 cm voxel in one cloud) gets exact votes from
-one extra pass over its points. The merge into the map's sorted table is a linear walk
-(binary search when the table is much bigger than the cloud) and a sequential
-space-saving slot update. Results are identical to the torch path (tested): the same
+A parallel pass over the voxels then adds the threads' records and keeps each voxel's
+votes inline (:class:`Votes`: up to two label and two instance pairs); a voxel whose
+points carry three or more distinct codes (rare: three objects in one 4 cm voxel in one
+cloud) gets exact votes from one extra pass over its points. The merge into the map's
+sorted table is a linear walk (binary search when the table is much bigger than the
+cloud) and a space-saving slot update straight from the votes (:func:`apply_votes`, in
+parallel ranges of voxels). Results are identical to the torch path (tested): the same
 sorted unique voxels, counts, colour sums, votes and slots.
+
+The hot loops access arrays through :func:`_ld` / :func:`_st` (flat, unchecked, without
+numba's negative-index wraparound code); every index they use is derived from the cloud's
+own box and counts, and the one entry point that takes caller's rows
+(:func:`apply_votes`) checks them first.
 
 The kernels are used for clouds fused on the CPU whose voxel bounding box has at most
 :attr:`FusionConfig.max_batch_cells` cells (the bitmaps take 1 bit per cell and thread,
 2 MB each at the default 16 M), whose points are
 finite and inside the map's coordinate range, with labels up to :data:`MAX_LABEL`
 (16 382) and instance ids up to :data:`MAX_INSTANCE` (65 534); any other cloud takes the
-torch path (same map, 2-5x slower). They are compiled on first use (about 15 s;
+torch path (same map, 5-9x slower). They are compiled on first use (about 20 s;
 ``setup.sh`` does it once with :func:`warm_up`), then cached on disk by numba next
 to this file (or in numba's user cache directory). :func:`available` is False when numba
 is not installed; the fusion then uses the torch path.
