@@ -543,16 +543,16 @@ if _nb is not None:
         # pragma: no cover
         """Per voxel, in key order: coords (U, 3) int32, packed keys (U,) int64, points
         (U,) float32, colour sums (U, 3) float32 (U, 0 without colours), label and
-        instance pairs (U, 2) int64 values (-1 = none) / float32 points, and (U,) uint8
+        instance pairs (U, 2) int32 values (-1 = none) / float32 points, and (U,) uint8
         1 = the voxel has three or more codes (its pairs are not exact)."""
         nw = word.shape[0]
         ucoords = np.empty(nu * 3, np.int32)
         keys = np.empty(nu, np.int64)
         count = np.empty(nu, np.float32)
         rgb_sum = np.empty(nu * 3 if has_rgb else 0, np.float32)
-        lv = np.empty(nu * 2, np.int64)
+        lv = np.empty(nu * 2, np.int32)
         lw = np.empty(nu * 2, np.float32)
-        iv = np.empty(nu * 2, np.int64)
+        iv = np.empty(nu * 2, np.int32)
         iw = np.empty(nu * 2, np.float32)
         ovf = np.empty(nu, np.uint8)
         recf = rec.reshape(-1)
@@ -656,7 +656,7 @@ class Votes:
     them: at most two (value, points) pairs inline per voxel, and the exact pair list of
     the few voxels with more.
 
-    v2: (U, 2) int64 values sorted, -1 = none (values are >= 0); w2: (U, 2) float32
+    v2: (U, 2) int32 values sorted, -1 = none (values are >= 0); w2: (U, 2) float32
     points of each; ovf: (U,) uint8, 1 = the voxel's votes are the pairs of ``xv`` /
     ``xval`` / ``xw`` instead ((X,) int64 voxel, int64 value, float32 points, sorted by
     voxel then value).
@@ -695,7 +695,7 @@ class Votes:
         ovf = np.zeros(nu, np.uint8)
         ovf[rows] = 1
         return Votes(
-            np.full((nu, 2), -1, np.int64),
+            np.full((nu, 2), -1, np.int32),
             np.zeros((nu, 2), np.float32),
             ovf,
             np.asarray(rows, np.int64),
@@ -988,6 +988,21 @@ if _nb is not None:
             r = _ld(rows, u) if has_rows else u
             o = r * k  # flat offset of the row's slots
             exact = _ld(ovf, u) != 0
+            if fill and not exact and (k >= 2 or _ld(v2, 2 * u + 1) < 0):
+                # the common case of a new row: its inline pairs (absent ones are -1 with
+                # 0 points) are its first slots, in order; no branch per slot
+                s = 2 * u
+                if add_votes:
+                    _st(votes, r, _ld(w2, s) + _ld(w2, s + 1))
+                _st(ids, o, _ld(v2, s))
+                _st(cnts, o, _ld(w2, s))
+                if k >= 2:
+                    _st(ids, o + 1, _ld(v2, s + 1))
+                    _st(cnts, o + 1, _ld(w2, s + 1))
+                for j in range(2, k):
+                    _st(ids, o + j, -1)
+                    _st(cnts, o + j, zero)
+                continue
             if exact:  # the exact pairs (few voxels): xval[s:e]
                 while p < nx and xv[p] < u:
                     p += 1
@@ -1131,7 +1146,7 @@ def _vote_args(ids, cnts, votes, rows, v: Votes, fill: bool) -> tuple:
         add,
         rows if rows is not None else np.zeros(1, np.int64),
         rows is not None,
-        v.v2.astype(ids.dtype, copy=False).reshape(-1),
+        v.v2.reshape(-1),
         v.w2.reshape(-1),
         v.ovf,
         v.xv,

@@ -301,7 +301,7 @@ def test_compiled_with_few_slots_equals_torch(slots):
 
 
 def test_votes_subset_keeps_inline_and_exact_pairs():
-    v2 = np.array([[1, -1], [2, 5], [-1, -1], [0, -1]], np.int64)
+    v2 = np.array([[1, -1], [2, 5], [-1, -1], [0, -1]], np.int32)
     w2 = np.array([[3, 0], [1, 2], [0, 0], [4, 0]], np.float32)
     ovf = np.array([0, 0, 1, 1], np.uint8)
     xv, xval, xw = np.array([2, 2, 3]), np.array([4, 7, 1]), np.array([1, 2, 5], np.float32)
