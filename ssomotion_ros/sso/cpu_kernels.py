@@ -1213,54 +1213,72 @@ def update_slots(ids, cnts, rows, vals, w, votes=None, all_empty=False) -> None:
 if _nb is not None:
 
     @_jit
-    def _project_axis(occ, b, dim, c, step, off, found):  # pragma: no cover
+    def _project_axis(occ, b, dim, c, step, off, found, nx, ny, nz):  # pragma: no cover
         """Nearest occupied voxel from index ``c`` walking by ``step`` along ``dim`` (1 = x,
-        2 = y) of occ (B, nx, ny, nz) for agent ``b``; off/found: (A, nz) for the other
-        horizontal axis A. Not found -> offset = steps available - 1 (as the torch path)."""
-        n_axis = occ.shape[dim]
-        n = n_axis - c if step > 0 else c + 1
-        na = occ.shape[3 - dim]  # the other horizontal axis
-        nz = occ.shape[3]
-        for a in range(na):
-            for k in range(nz):
-                off[a, k] = n - 1
-                found[a, k] = False
+        2 = y) of occ (B, nx, ny, nz) flat uint8 for agent ``b``; off/found: (A, nz) flat
+        int64 / uint8 for the other horizontal axis A. Not found -> offset = steps
+        available - 1 (as the torch path). The inner loop over z is branch-free (it
+        vectorizes)."""
+        n = (nx if dim == 1 else ny) - c if step > 0 else c + 1
+        na = ny if dim == 1 else nx
+        for q in range(na * nz):
+            _st(off, q, n - 1)
+            _st(found, q, 0)
         left = na * nz
+        one = np.uint8(1)
+        zero = np.uint8(0)
         for t in range(n):
             i = c + t * step
             for a in range(na):
+                base = ((b * nx + i) * ny + a) * nz if dim == 1 else ((b * nx + a) * ny + i) * nz
+                fo = a * nz
+                newly = 0
                 for k in range(nz):
-                    v = occ[b, i, a, k] if dim == 1 else occ[b, a, i, k]
-                    if v != 0 and not found[a, k]:
-                        found[a, k] = True
-                        off[a, k] = t
-                        left -= 1
+                    occupied = _ld(occ, base + k) != zero
+                    fv = _ld(found, fo + k)
+                    hit = occupied & (fv == zero)
+                    _st(off, fo + k, t if hit else _ld(off, fo + k))
+                    _st(found, fo + k, one if occupied else fv)
+                    newly += 1 if hit else 0
+                left -= newly
             if left == 0:
                 break
 
     @_jit
-    def _project_down(occ, b, pz, off, found):  # pragma: no cover
-        """z map: nearest occupied voxel from ``pz`` downward per (i, j)."""
-        nx, ny = occ.shape[1], occ.shape[2]
-        for i in range(nx):
-            for j in range(ny):
-                off[i, j] = pz
-                found[i, j] = False
-                for t in range(pz + 1):
-                    if occ[b, i, j, pz - t] != 0:
-                        off[i, j] = t
-                        found[i, j] = True
-                        break
+    def _project_down(occ, b, pz, off, found, nx, ny, nz):  # pragma: no cover
+        """z map: nearest occupied voxel from ``pz`` downward per (i, j); off/found (nx,
+        ny) flat int64 / uint8."""
+        for q in range(nx * ny):
+            base = (b * nx * ny + q) * nz
+            _st(off, q, pz)
+            _st(found, q, 0)
+            for t in range(pz + 1):
+                if _ld(occ, base + pz - t) != 0:
+                    _st(off, q, t)
+                    _st(found, q, 1)
+                    break
 
     @_jit
     def _project_all(occ, cx, cy, pz, z_map, offs, founds):  # pragma: no cover
-        for b in range(occ.shape[0]):
-            _project_axis(occ, b, 1, cx, 1, offs[0][b], founds[0][b])
-            _project_axis(occ, b, 1, cx, -1, offs[1][b], founds[1][b])
-            _project_axis(occ, b, 2, cy, 1, offs[2][b], founds[2][b])
-            _project_axis(occ, b, 2, cy, -1, offs[3][b], founds[3][b])
+        bn, nx, ny, nz = occ.shape
+        f = occ.reshape(-1)
+        for b in range(bn):
+            _project_axis(
+                f, b, 1, cx, 1, offs[0][b].reshape(-1), founds[0][b].reshape(-1), nx, ny, nz
+            )
+            _project_axis(
+                f, b, 1, cx, -1, offs[1][b].reshape(-1), founds[1][b].reshape(-1), nx, ny, nz
+            )
+            _project_axis(
+                f, b, 2, cy, 1, offs[2][b].reshape(-1), founds[2][b].reshape(-1), nx, ny, nz
+            )
+            _project_axis(
+                f, b, 2, cy, -1, offs[3][b].reshape(-1), founds[3][b].reshape(-1), nx, ny, nz
+            )
             if z_map:
-                _project_down(occ, b, pz, offs[4][b], founds[4][b])
+                _project_down(
+                    f, b, pz, offs[4][b].reshape(-1), founds[4][b].reshape(-1), nx, ny, nz
+                )
 
 
 def project(occ: np.ndarray, cx: int, cy: int, pz: int, z_map: bool = True):
@@ -1279,13 +1297,15 @@ def project(occ: np.ndarray, cx: int, cy: int, pz: int, z_map: bool = True):
     if not z_map:
         shapes = shapes[:4]
     offs = [np.empty(sh, np.int64) for sh in shapes]
-    founds = [np.empty(sh, np.bool_) for sh in shapes]
+    founds = [np.empty(sh, np.uint8) for sh in shapes]  # bool, viewed as such below
     if not z_map:  # typed lists must have 5 entries: placeholders
         offs.append(np.empty((b, 0, 0), np.int64))
-        founds.append(np.empty((b, 0, 0), np.bool_))
+        founds.append(np.empty((b, 0, 0), np.uint8))
+    if not (0 <= cx < nx and 0 <= cy < ny and 0 <= pz < nz):  # the kernel's accesses are unchecked
+        raise ValueError(f"centre ({cx}, {cy}, {pz}) outside the local grid {occ.shape[1:]}")
     _project_all(occ, int(cx), int(cy), int(pz), bool(z_map), tuple(offs), tuple(founds))
     n = 5 if z_map else 4
-    return offs[:n], founds[:n]
+    return offs[:n], [f.view(np.bool_) for f in founds[:n]]
 
 
 if _nb is not None:
