@@ -37,7 +37,7 @@ The kernels are used for clouds fused on the CPU whose voxel bounding box has at
 2 MB each at the default 16 M), whose points are
 finite and inside the map's coordinate range, with labels up to :data:`MAX_LABEL`
 (16 382) and instance ids up to :data:`MAX_INSTANCE` (65 534); any other cloud takes the
-torch path (same map, 5-9x slower). They are compiled on first use (about 20 s;
+torch path (same map, ~10x slower). They are compiled on first use (about 20 s;
 ``setup.sh`` does it once with :func:`warm_up`), then cached on disk by numba next
 to this file (or in numba's user cache directory). :func:`available` is False when numba
 is not installed; the fusion then uses the torch path.
@@ -388,7 +388,7 @@ if _nb is not None:
             _accumulate_range(lc, word, pre, rgbf, rs, n * t // nt, n * (t + 1) // nt, rec[t], ring)
         return rec.reshape(nt, nu, 4)
 
-    # ---- per voxel: add the threads' records, codes -> vote pairs
+    # ---- per voxel: add the threads' records, codes -> inline votes
     @_jit
     def _two_pairs(v0, n0, v1, n1, out_v, out_w, o):  # pragma: no cover
         """Up to two (value, points) pairs, values >= 0 only, equal values summed, sorted
@@ -594,7 +594,7 @@ if _nb is not None:
             ovf,
         )
 
-    # ---- exact votes of the voxels with three or more codes, and the pair lists
+    # ---- exact votes of the voxels with three or more codes, as pair lists
     @_jit
     def _overflow_codes(lc, word, pre, ovf, count):  # pragma: no cover
         """Codes - 1 of the points of the voxels flagged in ``ovf`` (``lc`` of
@@ -737,8 +737,9 @@ class DenseGrouper:
         #: Slices of the cloud (one record set each); equal to ``threads`` except in tests.
         self.parts = self.threads
         #: When a dict: every :meth:`group` call adds the seconds of its phases to it
-        #: (``bounds``, ``mark``, ``accumulate``, ``emit``, ``vote_pairs``; the benchmark
-        #: reports them). None (default) = not timed.
+        #: (``bounds``, ``mark``, ``accumulate``, ``emit``, ``vote_pairs``: the exact pair
+        #: lists of voxels with three or more codes, usually none; the benchmark reports
+        #: them). None (default) = not timed.
         self.timings: dict | None = None
 
     def group(
