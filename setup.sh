@@ -135,12 +135,12 @@ else
 fi
 
 # --- 6. Compile the SSO's numba kernels once (numba caches them next to their source), so
-# the first fusion of a node or test does not pay for it (~15 s)
+# the first fusion of a node or test does not pay for it (~30 s)
 h=$(hash_of ssomotion_ros/sso/cpu_kernels.py requirements.lock)
 if stamp_ok kernels "$h" && ls ssomotion_ros/sso/__pycache__/cpu_kernels*.nbi >/dev/null 2>&1; then
   say "CPU fusion kernels already compiled"
 else
-  say "compiling the CPU fusion kernels (numba, ~15 s)"
+  say "compiling the CPU fusion kernels (numba, ~30 s)"
   "$VENV/bin/python" -c 'from ssomotion_ros.sso.cpu_kernels import warm_up; warm_up()' || {
     echo "setup.sh: compiling the CPU fusion kernels failed (is numba installed?)" >&2; exit 1; }
   echo "$h" > "$STAMPS/kernels"

@@ -37,7 +37,7 @@ The kernels are used for clouds fused on the CPU whose voxel bounding box has at
 2 MB each at the default 16 M), whose points are
 finite and inside the map's coordinate range, with labels up to :data:`MAX_LABEL`
 (16 382) and instance ids up to :data:`MAX_INSTANCE` (65 534); any other cloud takes the
-torch path (same map, ~10x slower). They are compiled on first use (about 20 s;
+torch path (same map, ~10x slower). They are compiled on first use (about 30 s;
 ``setup.sh`` does it once with :func:`warm_up`), then cached on disk by numba next
 to this file (or in numba's user cache directory). :func:`available` is False when numba
 is not installed; the fusion then uses the torch path.
