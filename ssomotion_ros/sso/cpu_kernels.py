@@ -784,6 +784,14 @@ class DenseGrouper:
         inst = np.ascontiguousarray(instance, np.int64)
         has_rgb = rgb is not None
         rgb_arr = np.ascontiguousarray(rgb, np.uint8) if has_rgb else np.zeros((1, 3), np.uint8)
+        # the kernels' accesses are unchecked: every per-point array must match the points
+        if pts.shape != (n, 3) or lab.shape != (n,) or inst.shape != (n,):
+            raise ValueError(
+                f"points {pts.shape}, labels {lab.shape} and instance {inst.shape} must be "
+                "(N, 3), (N,) and (N,) for the same N"
+            )
+        if has_rgb and rgb_arr.shape != (n, 3):
+            raise ValueError(f"rgb must be ({n}, 3), got {rgb_arr.shape}")
         with _LAUNCH_LOCK:
             nt = self.parts if n >= PARALLEL_MIN_POINTS else 1
             _nb.set_num_threads(max(1, min(nt, self.threads)))
@@ -1172,6 +1180,13 @@ def apply_votes(ids, cnts, votes, rows, v: Votes, fill: bool = False, threads: i
     if nu == 0:
         return
     # the kernel's flat accesses are unchecked: check the shapes and rows here
+    if v.v2.shape != (nu, 2) or v.w2.shape != (nu, 2) or v.ovf.shape != (nu,):
+        raise ValueError(f"votes of {nu} voxels need (U, 2) v2 / w2 and (U,) ovf")
+    nx = v.xv.shape[0]
+    if v.xval.shape != (nx,) or v.xw.shape != (nx,):
+        raise ValueError("the exact pairs xv, xval and xw must have one length")
+    if nx and (int(v.xv.min()) < 0 or int(v.xv.max()) >= nu):
+        raise ValueError(f"exact pairs must name voxels in [0, {nu})")
     m = ids.shape[0]
     if ids.ndim != 2 or cnts.shape != ids.shape:
         raise ValueError(f"ids and cnts must both be (M, K), got {ids.shape} and {cnts.shape}")

@@ -341,8 +341,27 @@ def test_apply_votes_checks_what_its_kernel_does_not():
             cpu_kernels.apply_votes(kw["ids"], kw["cnts"], kw["votes"], kw["rows"], v)
         np.testing.assert_array_equal(ids, before[0])  # nothing written
         np.testing.assert_array_equal(cnts, before[1])
+    bad_votes = [
+        cpu_kernels.Votes(v.v2[:1], v.w2, v.ovf, v.xv, v.xval, v.xw),
+        cpu_kernels.Votes(v.v2, v.w2, v.ovf, v.xv, v.xval[:1], v.xw),
+        cpu_kernels.Votes(v.v2, v.w2, v.ovf, v.xv + 1, v.xval, v.xw),  # voxel 2 of 2
+    ]
+    for bv in bad_votes:
+        with pytest.raises(ValueError):
+            cpu_kernels.apply_votes(ids, cnts, None, None, bv)
+    np.testing.assert_array_equal(ids, before[0])
     cpu_kernels.apply_votes(ids, cnts, None, np.array([1, 0]), v)
     np.testing.assert_array_equal(ids, [[4, -1], [3, -1]])
+
+
+def test_group_checks_per_point_array_lengths():
+    g = cpu_kernels.DenseGrouper(max_cells=1000)
+    p = np.zeros((3, 3), np.float32)
+    z3, z2 = np.zeros(3, np.int64), np.zeros(2, np.int64)
+    for lab, inst, rgb in [(z2, z3, None), (z3, z2, None), (z3, z3, np.zeros((2, 3), np.uint8))]:
+        with pytest.raises(ValueError, match="must be"):
+            g.group(p, 0.1, lab, inst, rgb)
+    assert g.group(p, 0.1, z3, z3, np.zeros((3, 3), np.uint8)) is not None
 
 
 def test_parallel_vote_ranges_equal_one_range(monkeypatch):
