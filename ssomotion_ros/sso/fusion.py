@@ -727,36 +727,41 @@ class VoxelMap:
         _vote_slots(tbl, lpairs, ipairs, row_of_u, False, self._kernel_threads())
 
     def _kernel_threads(self) -> int:
+        """Threads of the compiled kernels (1 without them)."""
         return self._grouper.threads if self._grouper is not None else 1
 
     def _fill_empty(self, tbl, ukeys, ucoords, count, rgb_sum, lpairs, ipairs, t_rel):
         """:meth:`_apply_compiled` into an empty table: the rows are the cloud's voxels
         (same values as inserting them one by one: zero plus the sums). Fields that the
-        vote kernel writes in full are allocated without being cleared first."""
+        vote kernel writes in full are allocated without being cleared first; ``tbl``
+        gets the new rows only once they are complete."""
         cfg = self.config
         u = int(ukeys.shape[0])
         d, k, ki = self.device, cfg.label_slots, cfg.instance_slots
-        tbl.keys = ukeys.contiguous()
-        tbl.coords = ucoords.to(torch.int32).contiguous()
-        tbl.evidence = (count * cfg.hit_weight).clamp_(max=cfg.max_evidence)
-        tbl.last_seen = torch.full((u,), t_rel, device=d)
+        new = _Rows()
+        new.keys = ukeys.contiguous()
+        new.coords = ucoords.to(torch.int32).contiguous()
+        new.evidence = (count * cfg.hit_weight).clamp_(max=cfg.max_evidence)
+        new.last_seen = torch.full((u,), t_rel, device=d)
         if rgb_sum is not None:
-            tbl.rgb_sum = rgb_sum.contiguous()
-            tbl.rgb_w = count.clone()
+            new.rgb_sum = rgb_sum.contiguous()
+            new.rgb_w = count.clone()
         else:
-            tbl.rgb_sum = torch.zeros((u, 3), device=d)
-            tbl.rgb_w = torch.zeros(u, device=d)
+            new.rgb_sum = torch.zeros((u, 3), device=d)
+            new.rgb_w = torch.zeros(u, device=d)
         # written in full by the vote kernel (fill=True)
-        tbl.votes = torch.empty(u, device=d)
-        tbl.lab_ids = torch.empty((u, k), dtype=torch.int32, device=d)
-        tbl.lab_cnt = torch.empty((u, k), device=d)
+        new.votes = torch.empty(u, device=d)
+        new.lab_ids = torch.empty((u, k), dtype=torch.int32, device=d)
+        new.lab_cnt = torch.empty((u, k), device=d)
         if ipairs is not None:
-            tbl.inst_ids = torch.empty((u, ki), dtype=torch.int64, device=d)
-            tbl.inst_cnt = torch.empty((u, ki), device=d)
+            new.inst_ids = torch.empty((u, ki), dtype=torch.int64, device=d)
+            new.inst_cnt = torch.empty((u, ki), device=d)
         else:
-            tbl.inst_ids = torch.full((u, ki), -1, dtype=torch.int64, device=d)
-            tbl.inst_cnt = torch.zeros((u, ki), device=d)
-        _vote_slots(tbl, lpairs, ipairs, None, True, self._kernel_threads())
+            new.inst_ids = torch.full((u, ki), -1, dtype=torch.int64, device=d)
+            new.inst_cnt = torch.zeros((u, ki), device=d)
+        _vote_slots(new, lpairs, ipairs, None, True, self._kernel_threads())
+        for f in self._FIELDS:
+            setattr(tbl, f, getattr(new, f))
 
     def _fuse_chunk_split(self, cloud, stamp, transform, left: np.ndarray) -> int:
         # `left` indexes the points that survived the range filter; recompute on subsets

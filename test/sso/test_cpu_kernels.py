@@ -385,3 +385,20 @@ def test_parallel_vote_ranges_equal_one_range(monkeypatch):
         out.append((ids, cnts, votes))
     for a, b in zip(*out):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_failed_vote_pass_leaves_an_empty_map_empty(monkeypatch):
+    t, c = _maps(voxel_size=0.1)
+    cl = _cloud(800, seed=8)
+
+    def boom(*a, **k):
+        raise RuntimeError("simulated kernel failure")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(cpu_kernels, "apply_votes", boom)
+        with pytest.raises(RuntimeError, match="simulated"):
+            c.fuse(cl, stamp=0.0)
+    assert len(c) == 0 and c.keys.shape[0] == 0  # no half-filled rows
+    for m in (t, c):
+        m.fuse(cl, stamp=0.0)
+    _assert_same(t, c)
