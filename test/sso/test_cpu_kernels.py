@@ -25,6 +25,18 @@ def _cloud(n, seed, labels=6, instances=5, rgb=True, spread=0.6):
     return make_cloud(p, lab, col, instance=inst)
 
 
+def _random_pairs(rng, m: int, n: int, values: int, wmax: int):
+    """Unique (row, value) pairs sorted by row then value from ``n`` random draws over
+    ``m`` rows and ``values`` values, with integer weights in [1, wmax) (ties on
+    purpose): (rows int64, vals int64, w float32)."""
+    pairs = sorted(
+        {(int(r), int(v)) for r, v in zip(rng.integers(0, m, n), rng.integers(0, values, n))}
+    )
+    rows = np.array([p[0] for p in pairs], np.int64)
+    vals = np.array([p[1] for p in pairs], np.int64)
+    return rows, vals, rng.integers(1, wmax, len(pairs)).astype(np.float32)
+
+
 def _maps(**cfg):
     t = VoxelMap(FusionConfig(device="cpu", cpu_kernel="torch", **cfg))
     c = VoxelMap(FusionConfig(device="cpu", cpu_kernel="compiled", **cfg))
@@ -108,11 +120,7 @@ def test_slot_kernel_equals_torch_slot_update():
                 seen.add(ids[r, j])
             ids[r] = np.concatenate([ids[r][ids[r] >= 0], ids[r][ids[r] < 0]])
         cnts = np.where(ids >= 0, rng.integers(1, 4, (m, k)), 0).astype(np.float32)
-        pairs = {(int(r), int(v)) for r, v in zip(rng.integers(0, m, 90), rng.integers(0, 9, 90))}
-        pairs = sorted(pairs)
-        rows = np.array([p[0] for p in pairs], np.int64)
-        vals = np.array([p[1] for p in pairs], np.int64)
-        w = rng.integers(1, 4, len(pairs)).astype(np.float32)  # ties on purpose
+        rows, vals, w = _random_pairs(rng, m, 90, 9, 4)
         ti, tc = torch.from_numpy(ids.copy()), torch.from_numpy(cnts.copy())
         _slot_update(ti, tc, torch.from_numpy(rows), torch.from_numpy(vals), torch.from_numpy(w))
         ci, cc = ids.copy(), cnts.copy()
@@ -230,12 +238,7 @@ def test_side_table_with_eviction_and_reload(tmp_path):
 def test_fill_of_empty_slots_equals_the_general_update():
     rng = np.random.default_rng(11)
     m, k = 50, 3
-    pairs = sorted(
-        {(int(r), int(v)) for r, v in zip(rng.integers(0, m, 200), rng.integers(0, 9, 200))}
-    )
-    rows = np.array([p[0] for p in pairs], np.int64)
-    vals = np.array([p[1] for p in pairs], np.int64)
-    w = rng.integers(1, 4, len(pairs)).astype(np.float32)
+    rows, vals, w = _random_pairs(rng, m, 200, 9, 4)
     assert np.bincount(rows).max() > k  # some rows need the space-saving update
     out = []
     for fast in (False, True):
@@ -368,12 +371,7 @@ def test_parallel_vote_ranges_equal_one_range(monkeypatch):
     # many voxels with exact pairs spread over the ranges of the parallel launch
     rng = np.random.default_rng(2)
     nu, k = 3000, 3
-    pairs = sorted(
-        {(int(r), int(x)) for r, x in zip(rng.integers(0, nu, 9000), rng.integers(0, 7, 9000))}
-    )
-    rows = np.array([p[0] for p in pairs], np.int64)
-    vals = np.array([p[1] for p in pairs], np.int64)
-    w = rng.integers(1, 5, len(pairs)).astype(np.float32)
+    rows, vals, w = _random_pairs(rng, nu, 9000, 7, 5)
     v = cpu_kernels.Votes.from_pairs(rows, vals, w, nu)
     out = []
     for threads, floor in ((1, 10**9), (cpu_kernels.max_threads(), 0)):
