@@ -400,3 +400,28 @@ def test_a_failed_vote_pass_leaves_an_empty_map_empty(monkeypatch):
     for m in (t, c):
         m.fuse(cl, stamp=0.0)
     _assert_same(t, c)
+
+
+def test_warm_up_compiles_every_kernel_a_fusion_uses(monkeypatch):
+    # a node warms the kernels up before its first cloud: a fusion afterwards must not
+    # compile anything (compiling takes ~30 s)
+    cpu_kernels.warm_up()
+    kernels = {
+        name: obj
+        for name, obj in vars(cpu_kernels).items()
+        if hasattr(obj, "signatures") and hasattr(obj, "py_func")
+    }
+    assert "_accumulate_points" in kernels and "_vote_par" in kernels
+    before = {name: len(k.signatures) for name, k in kernels.items()}
+    monkeypatch.setattr(cpu_kernels, "PARALLEL_MIN_POINTS", 0)
+    monkeypatch.setattr(cpu_kernels, "PARALLEL_MIN_VOXELS", 0)
+    m = VoxelMap(FusionConfig(device="cpu", voxel_size=0.25, delta_min_rows=4))
+    for k, rgb in enumerate([True, False, True]):
+        cl = _dense_cloud(3000, seed=70 + k, labels=6, instances=4)  # exact-vote voxels
+        if not rgb:
+            cl = make_cloud(cl.points, cl.labels, instance=cl.instance)
+        m.fuse(cl, stamp=float(k))  # empty table, then the built one and the side table
+    m.fuse(_cloud(2000, seed=77, instances=0, spread=3.0), stamp=5.0)  # no instances
+    m.snapshot()
+    after = {name: len(k.signatures) for name, k in kernels.items()}
+    assert after == before
