@@ -212,6 +212,8 @@ class MapperNode(Node):
         self._queue: collections.deque = collections.deque()
         self._cv = threading.Condition()
         self._warned_frame = False
+        #: True until the worker has loaded the fusion kernels (clouds wait meanwhile)
+        self._loading_kernels = True
         self.clouds_fused = 0
         self.clouds_dropped = 0
         self.clouds_rejected = 0
@@ -275,7 +277,13 @@ class MapperNode(Node):
             if len(self._queue) >= max(1, self.config.max_queued_clouds):
                 self._queue.popleft()
                 self.clouds_dropped += 1
-                self.get_logger().warning("mapper is behind: dropped the oldest waiting cloud")
+                if self._loading_kernels:
+                    self.get_logger().info(
+                        "dropped the oldest waiting cloud: the fusion kernels are still loading "
+                        "(at start only)"
+                    )
+                else:
+                    self.get_logger().warning("mapper is behind: dropped the oldest waiting cloud")
             self._queue.append(item)
             self._cv.notify()
 
@@ -302,6 +310,7 @@ class MapperNode(Node):
 
     def _work(self) -> None:
         self._warm_up_kernels()
+        self._loading_kernels = False
         period = 1.0 / self.config.publish_rate if self.config.publish_rate > 0 else None
         next_pub = time.monotonic()
         next_stats = time.monotonic() + STATS_PERIOD
