@@ -1146,21 +1146,23 @@ def decay(rows, t_rel, half_life, ev, last, votes, rgb_sum, rgb_w, lab_cnt, inst
 
 
 def _vote_args(ids, cnts, votes, rows, v: Votes, fill: bool) -> tuple:
-    """The arguments of :func:`_vote_rows` / :func:`_vote_par` (before the range)."""
+    """The arguments of :func:`_vote_rows` / :func:`_vote_par` (before the range), as
+    the C-contiguous arrays of the dtypes the kernel's flat accesses assume."""
     add = votes is not None
+    c = np.ascontiguousarray
     return (
         ids,
         cnts,
         votes if add else np.zeros(1, np.float32),
         add,
-        rows if rows is not None else np.zeros(1, np.int64),
+        c(rows, np.int64) if rows is not None else np.zeros(1, np.int64),
         rows is not None,
-        v.v2.reshape(-1),
-        v.w2.reshape(-1),
-        v.ovf,
-        v.xv,
-        v.xval.astype(ids.dtype, copy=False),
-        v.xw,
+        c(v.v2, np.int32).reshape(-1),
+        c(v.w2, np.float32).reshape(-1),
+        c(v.ovf, np.uint8),
+        c(v.xv, np.int64),
+        c(v.xval, ids.dtype),
+        c(v.xw, np.float32),
         bool(fill),
     )
 
@@ -1197,7 +1199,7 @@ def apply_votes(ids, cnts, votes, rows, v: Votes, fill: bool = False, threads: i
     if rows is None:
         if nu > m:
             raise ValueError(f"{nu} voxels of votes for a table of {m} rows")
-    elif rows.shape != (nu,) or int(rows.min()) < 0 or int(rows.max()) >= m:
+    elif np.shape(rows) != (nu,) or int(np.min(rows)) < 0 or int(np.max(rows)) >= m:
         raise ValueError(f"rows must be ({nu},) indices into {m} table rows")
     args = _vote_args(ids, cnts, votes, rows, v, fill)
     nt = max(1, min(int(threads), max_threads())) if nu >= PARALLEL_MIN_VOXELS else 1

@@ -355,6 +355,12 @@ def test_apply_votes_checks_what_its_kernel_does_not():
     np.testing.assert_array_equal(ids, before[0])
     cpu_kernels.apply_votes(ids, cnts, None, np.array([1, 0]), v)
     np.testing.assert_array_equal(ids, [[4, -1], [3, -1]])
+    # strided rows and a bool overflow mask are made contiguous / uint8 first
+    ids, cnts = np.full((2, 2), -1, np.int64), np.zeros((2, 2), np.float32)
+    strided = np.array([1, 9, 0, 9])[::2]
+    vb = cpu_kernels.Votes(v.v2, v.w2, v.ovf.astype(bool), v.xv, v.xval, v.xw)
+    cpu_kernels.apply_votes(ids, cnts, None, strided, vb)
+    np.testing.assert_array_equal(ids, [[4, -1], [3, -1]])
 
 
 def test_group_checks_per_point_array_lengths():
