@@ -1032,18 +1032,9 @@ if _nb is not None:
                     if _ld(v2, s + 1) >= 0:
                         e += 1
                         tot += _ld(w2, s + 1)
-            if fill:
+            if fill:  # exact pairs, or two inline pairs for one slot: space-saving
                 if add_votes:
                     _st(votes, r, tot)
-                if not exact and e - s <= k:  # the common case: the pairs in order
-                    for j in range(k):
-                        if j < e - s:
-                            _st(ids, o + j, _ld(v2, s + j))
-                            _st(cnts, o + j, _ld(w2, s + j))
-                        else:
-                            _st(ids, o + j, -1)
-                            _st(cnts, o + j, zero)
-                    continue
                 for j in range(k):
                     _st(ids, o + j, -1)
                     _st(cnts, o + j, zero)
